@@ -1,0 +1,30 @@
+# `make demo`: set up what is missing, then train and evaluate the toy model.
+# `make test`: set up what is missing, then run the test suite.
+# Both use the virtual environment $(VENV) (default .venv).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TOY_DATA ?= data/toy_coco
+WORK_DIR ?= work_dirs/toy_vit_tiny_maskrcnn
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast bench clean
+
+setup:
+	bash scripts/bootstrap.sh $(VENV)
+
+demo: setup
+	$(PY) tools/make_toy_coco.py $(TOY_DATA)
+	PATH=$(abspath $(VENV))/bin:$$PATH mim train mmdet configs/toy_vit_tiny_maskrcnn.py \
+		--work-dir $(WORK_DIR)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/backbone.py
+
+clean:
+	rm -rf work_dirs build *.egg-info
