@@ -1,0 +1,5 @@
+from .safe_checkpoint_loading import allow_mmengine_checkpoint_types
+
+allow_mmengine_checkpoint_types()
+
+__all__ = ['allow_mmengine_checkpoint_types']

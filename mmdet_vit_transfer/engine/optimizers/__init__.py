@@ -1,0 +1,7 @@
+from .layer_decay import (LayerDecayOptimWrapperConstructor,
+                          is_weight_decay_exempt, layer_decay_scale)
+
+__all__ = [
+    'LayerDecayOptimWrapperConstructor', 'is_weight_decay_exempt',
+    'layer_decay_scale'
+]

@@ -1,0 +1,180 @@
+"""Layer-wise learning-rate decay and the paper's weight-decay exemptions.
+
+The paper fine-tunes with AdamW, no weight decay on norm layers, biases,
+position embeddings and relative-position tables, and no layer-wise lr decay;
+ViTDet later decays the lr of layer ``l`` by ``rate ** (num_layers - 1 - l)``
+(0.7 for ViT-B with MAE). Layer ids come from the backbone's
+``get_layer_depth(param_name, prefix='backbone.')``, so every backbone of this
+package that defines it gets layer decay; parameters outside the backbone are
+the top layer.
+"""
+from typing import Callable, List, Optional, Tuple, Union
+
+import torch.nn as nn
+from mmengine.logging import print_log
+from mmengine.optim import DefaultOptimWrapperConstructor
+from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm, _InstanceNorm
+from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+#: Norm layers whose weights and biases get no weight decay (subclasses, such
+#: as SyncBatchNorm or LayerNorm2d, included).
+NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
+#: Relative-position parameters: BEiT's shared table, ViTDet's decomposed ones.
+RELATIVE_POSITION_TABLES = ('relative_position_bias_table', 'rel_pos_h',
+                            'rel_pos_w')
+
+
+def is_weight_decay_exempt(param_name: str, module: nn.Module) -> bool:
+    """Whether a parameter gets no weight decay in the paper's formula.
+
+    Exempt: every parameter of a norm layer, every bias (``bias``, and
+    BEiT's ``q_bias`` / ``v_bias``), position embeddings (``pos_embed``,
+    ``absolute_pos_embed``) and relative-position tables.
+
+    Args:
+        param_name (str): full or local name of the parameter.
+        module (nn.Module): the module that owns it directly.
+    """
+    leaf = param_name.rsplit('.', 1)[-1]
+    return (isinstance(module, NORM_LAYERS) or leaf.endswith('bias')
+            or leaf.endswith('pos_embed') or leaf in RELATIVE_POSITION_TABLES)
+
+
+def layer_decay_scale(layer_id: int, num_layers: int, rate: float) -> float:
+    """lr multiplier of layer ``layer_id``: ``rate ** (num_layers - 1 -
+    layer_id)``, so the top layer (heads) keeps the base lr."""
+    return rate**(num_layers - 1 - layer_id)
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Optimizer wrapper with layer-wise lr decay and weight-decay exemptions.
+
+    Every rule of mmengine's :class:`DefaultOptimWrapperConstructor` still
+    applies first (``custom_keys``, ``bias_lr_mult``, frozen parameters
+    skipped...); their lr and weight decay are then multiplied by the layer
+    scale and set to zero for exempt parameters (:func:`is_weight_decay_exempt`).
+    Parameters that end up with the same settings share one group, and the
+    groups are ordered from the top layer down: mmengine logs the lr of the
+    first group, so the logged ``lr`` is the heads' lr.
+
+    ``paramwise_cfg`` accepts the default constructor's fields plus:
+
+    - ``layer_decay_rate`` (float): 1.0 (the paper, no decay; the default)
+      or e.g. 0.7 (ViTDet, ViT-B with MAE).
+
+    Example:
+        >>> optim_wrapper = dict(
+        ...     type='AmpOptimWrapper',
+        ...     constructor='LayerDecayOptimWrapperConstructor',
+        ...     optimizer=dict(type='AdamW', lr=8e-5, betas=(0.9, 0.999),
+        ...                    weight_decay=0.1),
+        ...     paramwise_cfg=dict(layer_decay_rate=0.7))
+
+    Args:
+        optim_wrapper_cfg (dict): the optimizer wrapper config.
+        paramwise_cfg (dict, optional): parameter-wise options, see above.
+    """
+
+    def _validate_cfg(self) -> None:
+        super()._validate_cfg()
+        rate = self.paramwise_cfg.get('layer_decay_rate', 1.0)
+        if not rate > 0:
+            raise ValueError(
+                f'layer_decay_rate must be positive, got {rate!r}')
+        if rate != 1.0 and self.base_lr is None:
+            raise ValueError('layer_decay_rate needs an explicit lr in the '
+                             'optimizer config')
+
+    def add_params(self,
+                   params: List[dict],
+                   module: nn.Module,
+                   prefix: str = '',
+                   is_dcn_module: Optional[Union[int, float]] = None) -> None:
+        """Add the parameters of ``module`` to ``params``, grouped.
+
+        The default constructor calls this method recursively, with a
+        prefix, for each submodule: those calls keep its per-parameter
+        rules. The top-level call then decays, exempts and merges.
+
+        Args:
+            params (list[dict]): param groups, extended in place.
+            module (nn.Module): the model (top-level call) or a submodule.
+            prefix (str): name prefix of ``module``; empty for the model.
+            is_dcn_module (int | float, optional): see the default
+                constructor.
+        """
+        if prefix:
+            super().add_params(params, module, prefix, is_dcn_module)
+            return
+        per_param: List[dict] = []
+        super().add_params(per_param, module, prefix, is_dcn_module)
+        params.extend(self._merged_groups(module, per_param))
+
+    def _layer_depth_fn(self,
+                        model: nn.Module) -> Callable[[str], Tuple[int, int]]:
+        """``param_name -> (layer_id, num_layers)`` from the backbone."""
+        rate = self.paramwise_cfg.get('layer_decay_rate', 1.0)
+        backbone = getattr(model, 'backbone', None)
+        get_layer_depth = getattr(backbone, 'get_layer_depth', None)
+        if get_layer_depth is not None:
+            return lambda name: get_layer_depth(name, prefix='backbone.')
+        if rate != 1.0:
+            raise ValueError(
+                f'layer_decay_rate={rate} needs model.backbone.'
+                f'get_layer_depth(param_name, prefix), but the backbone '
+                f'{type(backbone).__name__} has none; use a backbone of '
+                f'this package or layer_decay_rate=1.0')
+        return lambda name: (0, 1)
+
+    def _merged_groups(self, model: nn.Module,
+                       per_param: List[dict]) -> List[dict]:
+        """Apply layer decay and exemptions to one-parameter groups, then
+        merge the groups with equal settings, top layer first."""
+        rate = self.paramwise_cfg.get('layer_decay_rate', 1.0)
+        layer_depth = self._layer_depth_fn(model)
+        names = {id(p): n for n, p in model.named_parameters()}
+        owners = {
+            id(p): m
+            for m in model.modules() for p in m.parameters(recurse=False)
+        }
+
+        entries = []
+        for group in per_param:
+            (param, ) = group['params']
+            name = names[id(param)]
+            layer_id, num_layers = layer_depth(name)
+            settings = {k: v for k, v in group.items() if k != 'params'}
+            lr = settings.get('lr', self.base_lr)
+            custom_lr = lr != self.base_lr
+            if lr is not None:
+                settings['lr'] = lr * layer_decay_scale(
+                    layer_id, num_layers, rate)
+            exempt = is_weight_decay_exempt(name, owners[id(param)])
+            if exempt:
+                settings['weight_decay'] = 0.0
+            # Top layer first, and within it the default-lr, decayed
+            # parameters first: mmengine's RuntimeInfoHook logs
+            # ``optimizer.param_groups[0]['lr']`` (OptimWrapper.get_lr()
+            # lists the groups in order), so that is the heads' lr.
+            order = (-layer_id, custom_lr, exempt)
+            entries.append((order, name, param, settings))
+        entries.sort(key=lambda entry: entry[0])  # stable: model order kept
+
+        groups = {}
+        for _, name, param, settings in entries:
+            key = tuple(sorted((k, repr(v)) for k, v in settings.items()))
+            if key not in groups:
+                groups[key] = dict(params=[], param_names=[], **settings)
+            groups[key]['params'].append(param)
+            groups[key]['param_names'].append(name)
+
+        merged = list(groups.values())
+        for i, group in enumerate(merged):
+            print_log(
+                f'param group {i}: lr={group.get("lr")}, '
+                f'weight_decay={group.get("weight_decay")}, '
+                f'{len(group["params"])} params '
+                f'({group["param_names"][0]}, ...)',
+                logger='current')
+        return merged

@@ -1,0 +1,3 @@
+from .plain_vit import PlainViTPyramid
+
+__all__ = ['PlainViTPyramid']

@@ -1,0 +1,3 @@
+from .sample_sync_bn import SampleSyncBatchNorm2d
+
+__all__ = ['SampleSyncBatchNorm2d']

@@ -1,0 +1,228 @@
+"""Pure tensor functions for plain-ViT detection backbones.
+
+Everything here is stateless geometry: window partitioning, position-embedding
+resizing and relative-position indexing. The modules in
+:mod:`mmdet_vit_transfer.models.backbones.plain_vit` only wire these together,
+and the tests check each one on its own.
+
+Token maps are channels-last, ``(B, H, W, C)``, as inside the transformer.
+"""
+import math
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+#: BEiT keeps three extra rows at the end of its relative-position table for
+#: the cls token (cls->token, token->cls, cls->cls).
+NUM_CLS_RELATIVE_ENTRIES = 3
+
+
+def window_partition(x: torch.Tensor,
+                     window_size: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    """Split a token map into non-overlapping windows, zero-padding the grid.
+
+    Args:
+        x (Tensor): ``(B, H, W, C)`` token map.
+        window_size (int): side of a square window.
+
+    Returns:
+        tuple: windows ``(B * num_windows, window_size, window_size, C)`` and
+        the padded grid size ``(Hp, Wp)``.
+    """
+    B, H, W, C = x.shape
+    pad_h = (window_size - H % window_size) % window_size
+    pad_w = (window_size - W % window_size) % window_size
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    Hp, Wp = H + pad_h, W + pad_w
+    # (B, Hp/ws, ws, Wp/ws, ws, C) -> (B, Hp/ws, Wp/ws, ws, ws, C)
+    x = x.view(B, Hp // window_size, window_size, Wp // window_size,
+               window_size, C)
+    windows = x.transpose(2, 3).reshape(-1, window_size, window_size, C)
+    return windows, (Hp, Wp)
+
+
+def window_unpartition(windows: torch.Tensor, window_size: int,
+                       padded_hw: Tuple[int, int],
+                       hw: Tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: reassemble and crop the padding.
+
+    Args:
+        windows (Tensor): ``(B * num_windows, window_size, window_size, C)``.
+        window_size (int): side of a square window.
+        padded_hw (tuple): grid size after padding ``(Hp, Wp)``.
+        hw (tuple): original grid size ``(H, W)``.
+
+    Returns:
+        Tensor: ``(B, H, W, C)`` token map.
+    """
+    Hp, Wp = padded_hw
+    H, W = hw
+    B = windows.shape[0] // ((Hp // window_size) * (Wp // window_size))
+    # (B, Hp/ws, Wp/ws, ws, ws, C) -> (B, Hp/ws, ws, Wp/ws, ws, C)
+    x = windows.view(B, Hp // window_size, Wp // window_size, window_size,
+                     window_size, -1)
+    x = x.transpose(2, 3).reshape(B, Hp, Wp, -1)
+    if Hp > H or Wp > W:
+        x = x[:, :H, :W, :]
+    return x
+
+
+def resize_abs_pos_embed(pos_embed: torch.Tensor, hw: Tuple[int, int],
+                         num_extra_tokens: int = 1) -> torch.Tensor:
+    """Absolute position embedding for a token grid of any size.
+
+    The embedding stays stored at its pre-training size (a square grid plus
+    ``num_extra_tokens`` leading slots, e.g. the cls token) and is resized
+    bicubically to the current grid; the extra slots are dropped because
+    detection uses no cls token.
+
+    Args:
+        pos_embed (Tensor): ``(1, num_extra_tokens + S * S, C)``.
+        hw (tuple): target grid ``(H, W)``.
+        num_extra_tokens (int): leading slots that are not grid positions.
+
+    Returns:
+        Tensor: ``(1, H, W, C)``.
+    """
+    grid = pos_embed[:, num_extra_tokens:]
+    size = math.isqrt(grid.shape[1])
+    if size * size != grid.shape[1]:
+        raise ValueError(
+            f'pos_embed holds {grid.shape[1]} grid positions after '
+            f'{num_extra_tokens} extra token(s), which is not a square grid')
+    # (1, S*S, C) -> (1, C, S, S)
+    grid = grid.reshape(1, size, size, -1).permute(0, 3, 1, 2)
+    if (size, size) != tuple(hw):
+        grid = F.interpolate(
+            grid, size=hw, mode='bicubic', align_corners=False)
+    return grid.permute(0, 2, 3, 1)
+
+
+def relative_position_index(hw: Tuple[int, int]) -> torch.Tensor:
+    """BEiT-style index of every (query, key) pair into a relative table.
+
+    The table holds one row per 2-D offset, laid out as a
+    ``(2H - 1, 2W - 1)`` grid in row-major order, followed by
+    :data:`NUM_CLS_RELATIVE_ENTRIES` cls rows that detection never indexes.
+
+    Args:
+        hw (tuple): grid ``(H, W)`` of the tokens that attend to each other.
+
+    Returns:
+        LongTensor: ``(H * W, H * W)`` indices into the table.
+    """
+    H, W = hw
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij'))
+    coords = coords.flatten(1)  # (2, N)
+    offsets = coords[:, :, None] - coords[:, None, :]  # (2, N, N)
+    dy = offsets[0] + H - 1
+    dx = offsets[1] + W - 1
+    return dy * (2 * W - 1) + dx
+
+
+def relative_table_size(hw: Tuple[int, int]) -> int:
+    """Number of rows of a BEiT relative-position table for grid ``hw``."""
+    H, W = hw
+    return (2 * H - 1) * (2 * W - 1) + NUM_CLS_RELATIVE_ENTRIES
+
+
+def resize_relative_table(table: torch.Tensor, src_hw: Tuple[int, int],
+                          dst_hw: Tuple[int, int]) -> torch.Tensor:
+    """Resize a BEiT relative-position table to another grid.
+
+    The offset part is treated as a ``(2H - 1, 2W - 1)`` image per head and
+    resized bicubically; the cls rows are kept as they are.
+
+    Args:
+        table (Tensor): ``(relative_table_size(src_hw), num_heads)``.
+        src_hw (tuple): grid the table was made for.
+        dst_hw (tuple): grid the result is for.
+
+    Returns:
+        Tensor: ``(relative_table_size(dst_hw), num_heads)``.
+    """
+    if table.shape[0] != relative_table_size(src_hw):
+        raise ValueError(
+            f'a relative table for grid {tuple(src_hw)} has '
+            f'{relative_table_size(src_hw)} rows, got {table.shape[0]}')
+    if tuple(src_hw) == tuple(dst_hw):
+        return table
+    num_heads = table.shape[1]
+    offsets, cls_rows = (table[:-NUM_CLS_RELATIVE_ENTRIES],
+                         table[-NUM_CLS_RELATIVE_ENTRIES:])
+    # (Ls, heads) -> (1, heads, 2H-1, 2W-1)
+    offsets = offsets.T.reshape(1, num_heads, 2 * src_hw[0] - 1,
+                                2 * src_hw[1] - 1)
+    offsets = F.interpolate(
+        offsets,
+        size=(2 * dst_hw[0] - 1, 2 * dst_hw[1] - 1),
+        mode='bicubic',
+        align_corners=False)
+    offsets = offsets.reshape(num_heads, -1).T
+    return torch.cat([offsets, cls_rows], dim=0)
+
+
+def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
+                           hw: Tuple[int, int]) -> torch.Tensor:
+    """Additive attention bias from a BEiT relative-position table.
+
+    Args:
+        table (Tensor): ``(relative_table_size(table_hw), num_heads)``.
+        table_hw (tuple): grid the table was made for.
+        hw (tuple): grid of the tokens that attend to each other; the table
+            is resized when it differs from ``table_hw``.
+
+    Returns:
+        Tensor: ``(num_heads, H * W, H * W)``.
+    """
+    table = resize_relative_table(table, table_hw, hw)
+    index = relative_position_index(hw).to(table.device)
+    N = index.shape[0]
+    # (N*N, heads) -> (heads, N, N)
+    return table[index.view(-1)].view(N, N, -1).permute(2, 0, 1)
+
+
+def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
+                              length: int) -> torch.Tensor:
+    """Resize a 1-D relative-position embedding ``(L, C)`` to ``length`` rows
+    (linear interpolation, as ViTDet)."""
+    if rel_pos.shape[0] == length:
+        return rel_pos
+    resized = F.interpolate(
+        rel_pos.T.unsqueeze(0), size=length, mode='linear')
+    return resized.squeeze(0).T
+
+
+def decomposed_rel_pos_bias(q: torch.Tensor, rel_pos_h: torch.Tensor,
+                            rel_pos_w: torch.Tensor,
+                            hw: Tuple[int, int]) -> torch.Tensor:
+    """ViTDet's decomposed relative-position bias (MViTv2).
+
+    Args:
+        q (Tensor): queries ``(B, num_heads, H * W, head_dim)``.
+        rel_pos_h (Tensor): ``(L_h, head_dim)`` embedding along the height.
+        rel_pos_w (Tensor): ``(L_w, head_dim)`` embedding along the width.
+        hw (tuple): grid ``(H, W)`` of queries and keys.
+
+    Returns:
+        Tensor: additive bias ``(B, num_heads, H * W, H * W)``.
+    """
+    H, W = hw
+    B, num_heads, _, head_dim = q.shape
+    Rh = _relative_lookup(rel_pos_h, H)  # (H, H, head_dim)
+    Rw = _relative_lookup(rel_pos_w, W)  # (W, W, head_dim)
+    r_q = q.reshape(B, num_heads, H, W, head_dim)
+    rel_h = torch.einsum('bnhwc,hkc->bnhwk', r_q, Rh)
+    rel_w = torch.einsum('bnhwc,wkc->bnhwk', r_q, Rw)
+    bias = rel_h[..., :, None] + rel_w[..., None, :]  # (B, n, H, W, H, W)
+    return bias.reshape(B, num_heads, H * W, H * W)
+
+
+def _relative_lookup(rel_pos: torch.Tensor, size: int) -> torch.Tensor:
+    """Rows of ``rel_pos`` for every (query, key) offset on a 1-D axis."""
+    rel_pos = resize_decomposed_rel_pos(rel_pos, 2 * size - 1)
+    coords = torch.arange(size, device=rel_pos.device)
+    return rel_pos[coords[:, None] - coords[None, :] + size - 1]

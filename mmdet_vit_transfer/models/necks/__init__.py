@@ -1,0 +1,3 @@
+from .simple_adapter import ViTSimpleAdapterNeck
+
+__all__ = ['ViTSimpleAdapterNeck']

@@ -1,0 +1,110 @@
+import pytest
+import torch
+
+from mmdet_vit_transfer.models.layers.vit_geometry import (
+    decomposed_rel_pos_bias, relative_position_bias, relative_table_size,
+    resize_abs_pos_embed, resize_relative_table, window_partition,
+    window_unpartition)
+
+
+@pytest.mark.parametrize('hw', [(64, 64), (13, 29), (14, 14), (1, 1)])
+def test_window_partition_roundtrip(hw):
+    x = torch.randn(2, *hw, 5)
+    windows, padded = window_partition(x, 14)
+    assert windows.shape[1:] == (14, 14, 5)
+    assert padded[0] % 14 == 0 and padded[1] % 14 == 0
+    assert windows.shape[0] == 2 * (padded[0] // 14) * (padded[1] // 14)
+    assert torch.equal(window_unpartition(windows, 14, padded, hw), x)
+
+
+def test_window_partition_groups_neighbouring_tokens():
+    # Token value = its (row, col); window k of image b holds a 14x14 block.
+    H, W = 28, 42
+    rows, cols = torch.meshgrid(
+        torch.arange(H), torch.arange(W), indexing='ij')
+    x = torch.stack([rows, cols], -1)[None].float()
+    windows, _ = window_partition(x, 14)
+    assert windows.shape[0] == 2 * 3
+    second = windows[1]  # window row 0, window col 1
+    assert second[..., 0].min() == 0 and second[..., 0].max() == 13
+    assert second[..., 1].min() == 14 and second[..., 1].max() == 27
+
+
+def test_64_grid_pads_to_70():
+    windows, padded = window_partition(torch.zeros(1, 64, 64, 3), 14)
+    assert padded == (70, 70)
+    assert windows.shape[0] == 25
+
+
+def test_abs_pos_embed_kept_when_grid_matches_and_drops_cls():
+    pos = torch.randn(1, 1 + 14 * 14, 8)
+    out = resize_abs_pos_embed(pos, (14, 14))
+    assert torch.equal(out.reshape(1, -1, 8), pos[:, 1:])
+
+
+def test_abs_pos_embed_resized_to_any_grid():
+    pos = torch.randn(1, 1 + 14 * 14, 8)
+    out = resize_abs_pos_embed(pos, (64, 40))
+    assert out.shape == (1, 64, 40, 8)
+    const = torch.ones(1, 1 + 14 * 14, 8)
+    assert torch.allclose(resize_abs_pos_embed(const, (64, 40)),
+                          torch.ones(1, 64, 40, 8), atol=1e-5)
+
+
+def test_abs_pos_embed_rejects_non_square():
+    with pytest.raises(ValueError, match='not a square grid'):
+        resize_abs_pos_embed(torch.zeros(1, 1 + 15, 4), (4, 4))
+
+
+def brute_force_bias(table, hw):
+    H, W = hw
+    N = H * W
+    bias = torch.empty(table.shape[1], N, N)
+    for i in range(N):
+        for j in range(N):
+            dy = i // W - j // W
+            dx = i % W - j % W
+            bias[:, i, j] = table[(dy + H - 1) * (2 * W - 1) + dx + W - 1]
+    return bias
+
+
+@pytest.mark.parametrize('hw', [(3, 3), (2, 5)])
+def test_relative_position_bias_matches_brute_force(hw):
+    table = torch.randn(relative_table_size(hw), 4)
+    assert torch.equal(relative_position_bias(table, hw, hw),
+                       brute_force_bias(table, hw))
+
+
+def test_relative_table_size_has_three_cls_rows():
+    assert relative_table_size((14, 14)) == 27 * 27 + 3
+    assert relative_table_size((64, 64)) == 127 * 127 + 3
+
+
+def test_relative_table_resize_keeps_cls_rows_and_constants():
+    table = torch.full((relative_table_size((4, 4)), 2), 0.5)
+    table[-3:] = torch.tensor([[1., 2.], [3., 4.], [5., 6.]])
+    out = resize_relative_table(table, (4, 4), (7, 9))
+    assert out.shape == (relative_table_size((7, 9)), 2)
+    assert torch.equal(out[-3:], table[-3:])
+    assert torch.allclose(out[:-3], torch.full_like(out[:-3], 0.5))
+
+
+def test_relative_table_wrong_size_is_named():
+    with pytest.raises(ValueError, match='has 52 rows, got 10'):
+        resize_relative_table(torch.zeros(10, 2), (4, 4), (5, 5))
+
+
+def test_decomposed_rel_pos_matches_brute_force():
+    H, W, C = 3, 4, 6
+    q = torch.randn(2, 3, H * W, C)
+    rel_h = torch.randn(2 * H - 1, C)
+    rel_w = torch.randn(2 * W - 1, C)
+    bias = decomposed_rel_pos_bias(q, rel_h, rel_w, (H, W))
+    expected = torch.empty(2, 3, H * W, H * W)
+    for i in range(H * W):
+        for j in range(H * W):
+            qi = q[:, :, i]
+            rh = rel_h[i // W - j // W + H - 1]
+            rw = rel_w[i % W - j % W + W - 1]
+            expected[:, :, i, j] = qi @ rh + qi @ rw
+    assert torch.allclose(bias, expected, atol=1e-5)
