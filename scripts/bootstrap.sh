@@ -8,14 +8,16 @@ set -euo pipefail
 
 VENV=${1:-.venv}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY="$VENV/bin/python"
+PY="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 WHEEL_CACHE=${MMDET_VIT_TRANSFER_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdet_vit_transfer/wheels}
 MMCV_VERSION=2.1.0
 REQUIREMENTS=(-r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt")
 
 say() { printf '[bootstrap] %s\n' "$*"; }
-imports() { "$PY" -c "$1" >/dev/null 2>&1; }
+# Run from / so that a checkout in the working directory does not count as
+# an installed package.
+imports() { (cd / && "$PY" -c "$1" >/dev/null 2>&1); }
 
 build_mmcv() {  # $1: folder that receives the wheel
   local build

@@ -31,6 +31,19 @@ def test_resume_state_loads_with_weights_only(tmp_path):
     assert ckpt['meta']['seed'] == 3
 
 
+class Getter:
+
+    def __reduce__(self):
+        return (getattr, (np.ndarray, '__class__'))
+
+
+def test_getattr_is_limited_to_history_buffer_methods(tmp_path):
+    path = tmp_path / 'getattr.pth'
+    torch.save({'x': Getter()}, path)
+    with pytest.raises(pickle.UnpicklingError, match='HistoryBuffer'):
+        torch.load(path, weights_only=True)
+
+
 class Payload:
 
     def __reduce__(self):
