@@ -76,6 +76,15 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         paramwise_cfg (dict, optional): parameter-wise options, see above.
     """
 
+    def __init__(self,
+                 optim_wrapper_cfg: dict,
+                 paramwise_cfg: Optional[dict] = None) -> None:
+        # The default constructor skips add_params (and so every rule here)
+        # when paramwise_cfg is empty: make the paper's default explicit.
+        paramwise_cfg = dict(paramwise_cfg or {})
+        paramwise_cfg.setdefault('layer_decay_rate', 1.0)
+        super().__init__(optim_wrapper_cfg, paramwise_cfg)
+
     def _validate_cfg(self) -> None:
         super()._validate_cfg()
         rate = self.paramwise_cfg.get('layer_decay_rate', 1.0)
