@@ -16,6 +16,7 @@ demo: setup
 	$(PY) tools/make_toy_coco.py $(TOY_DATA)
 	PATH=$(abspath $(VENV))/bin:$$PATH mim train mmdet configs/toy_vit_tiny_maskrcnn.py \
 		--work-dir $(WORK_DIR)
+	$(PY) tools/show_results.py $(WORK_DIR)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,9 @@
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=3))
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    dict(type='TensorboardVisBackend'),
+]
+visualizer = dict(vis_backends=vis_backends)

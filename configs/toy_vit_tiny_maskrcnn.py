@@ -1,0 +1,108 @@
+# The embedded demo: a tiny plain ViT Mask R-CNN trained from random init on
+# the synthetic toy set (`python tools/make_toy_coco.py data/toy_coco`) in
+# minutes on a CPU. Same components as the paper-scale configs; smaller
+# widths, 256 px inputs and fewer sampled RoIs.
+_base_ = [
+    './_base_/models/mask_rcnn_plain_vit_b.py',
+    './_base_/datasets/coco_instance_lsj_1024.py',
+    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
+]
+
+image_size = (256, 256)
+embed_dims = 192
+channels = 64
+num_classes = 3
+norm_cfg = dict(type='SampleSyncBN', requires_grad=True)
+roi_align = dict(type='RoIAlign', sampling_ratio=2)
+
+model = dict(
+    data_preprocessor=dict(batch_augments=[
+        dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)
+    ]),
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, depth=8, num_heads=3),
+        img_size=image_size[0],
+        pretrain_img_size=image_size[0],
+        window_size=8,
+        drop_path_rate=0.0),
+    neck=[
+        dict(type='ViTSimpleAdapterNeck', in_channels=embed_dims),
+        dict(
+            type='FPN',
+            in_channels=[embed_dims] * 4,
+            out_channels=channels,
+            num_outs=5,
+            norm_cfg=norm_cfg),
+    ],
+    rpn_head=dict(in_channels=channels, feat_channels=channels),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=channels, roi_layer=roi_align),
+        bbox_head=dict(
+            in_channels=channels,
+            conv_out_channels=channels,
+            fc_out_channels=256,
+            num_classes=num_classes),
+        mask_roi_extractor=dict(out_channels=channels, roi_layer=roi_align),
+        mask_head=dict(
+            in_channels=channels,
+            conv_out_channels=channels,
+            num_classes=num_classes)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
+
+data_root = 'data/toy_coco/'
+metainfo = dict(classes=('circle', 'triangle', 'square'))
+# Milder scale jitter than the paper's (0.1, 2.0): a short schedule on small
+# images learns faster without the tiny and huge extremes.
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='LargeScaleJitter',
+        scale=image_size,
+        ratio_range=(0.75, 1.33),
+        pad_val=dict(img={{_base_.mean_pixel_bgr}}, seg=255)),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
+train_cfg = dict(max_epochs=12, val_interval=12)
+auto_scale_lr = dict(base_batch_size=4)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=4),
+    visualization=dict(draw=False))
