@@ -229,8 +229,12 @@ class PlainViTPyramid(BaseModule):
         mlp_ratio (float): MLP hidden size over the width.
         norm_cfg (dict): norm layer of the blocks.
         with_cp (bool): activation checkpointing of every block.
-        init_cfg (dict | None): ``dict(type='Pretrained', checkpoint=...)``
-            or None for the random init of the scratch baseline.
+        init_cfg (dict | None): None for the random init of the scratch
+            baseline, or ``dict(type='Pretrained', checkpoint=...)`` with a
+            published checkpoint (MAE, DeiT/timm, MoCo v3, BEiT, mmpretrain)
+            or a converted one, and optionally ``format`` (``'auto'``),
+            ``abs_pos`` and ``rel_pos`` (see
+            :func:`mmdet_vit_transfer.checkpoints.load_pretrained`).
     """
 
     def __init__(self,
@@ -389,8 +393,27 @@ class PlainViTPyramid(BaseModule):
         for name, p in self.named_parameters():
             if 'rel_pos' in name:
                 nn.init.zeros_(p)
-        if self.init_cfg is not None:
+        if self.init_cfg is None:
+            return
+        if self.init_cfg.get('type') != 'Pretrained':
             super().init_weights()
+            return
+        # Imported here: the checkpoint module builds on the model layers.
+        from ...checkpoints import load_pretrained
+        options = dict(self.init_cfg)
+        options.pop('type')
+        unknown = set(options) - {'checkpoint', 'format', 'abs_pos',
+                                  'rel_pos'}
+        if unknown or 'checkpoint' not in options:
+            raise ValueError(
+                f"init_cfg=dict(type='Pretrained', checkpoint=..., "
+                f"[format, abs_pos, rel_pos]) expected, got "
+                f'{self.init_cfg}')
+        load_pretrained(self, options['checkpoint'],
+                        fmt=options.get('format', 'auto'),
+                        abs_pos=options.get('abs_pos', 'auto'),
+                        rel_pos=options.get('rel_pos', 'auto'))
+        self._is_init = True
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/16, W/16)``

@@ -1,0 +1,5 @@
+# BEiT init, ViT-L, 50 epochs: the 100-epoch experiment with
+# a shorter schedule.
+_base_ = './beit_vitl_maskrcnn_100e.py'
+
+train_cfg = dict(max_epochs=50)

@@ -1,0 +1,5 @@
+# MoCo v3 init, ViT-B, 50 epochs: the 100-epoch experiment with
+# a shorter schedule.
+_base_ = './mocov3_vitb_maskrcnn_100e.py'
+
+train_cfg = dict(max_epochs=50)

@@ -1,0 +1,5 @@
+# Random init, ViT-L, 200 epochs: the 100-epoch experiment with
+# a longer schedule.
+_base_ = './random_vitl_maskrcnn_100e.py'
+
+train_cfg = dict(max_epochs=200)

@@ -1,0 +1,5 @@
+# Supervised IN-1k init, ViT-L, 50 epochs: the 100-epoch experiment with
+# a shorter schedule.
+_base_ = './supervised_vitl_maskrcnn_100e.py'
+
+train_cfg = dict(max_epochs=50)

@@ -1,0 +1,13 @@
+"""Published ViT checkpoints (MAE, DeiT/timm, MoCo v3, BEiT, mmpretrain zoo)
+converted and loaded into ``PlainViTPyramid``, with a report of what was
+kept, dropped, resized and left at init."""
+from .formats import FORMATS, convert_checkpoint, detect_format
+from .loading import (ABS_POS_MODES, REL_POS_MODES, convert_file,
+                      load_pretrained, read_checkpoint)
+from .report import LoadReport
+
+__all__ = [
+    'ABS_POS_MODES', 'FORMATS', 'LoadReport', 'REL_POS_MODES',
+    'convert_checkpoint', 'convert_file', 'detect_format', 'load_pretrained',
+    'read_checkpoint'
+]

@@ -1,0 +1,39 @@
+"""Convert a published ViT checkpoint into PlainViTPyramid's names.
+
+Example::
+
+    python tools/convert_checkpoint.py mae_pretrain_vit_base.pth \
+        checkpoints/mae_vitb.pth --format auto
+
+Writes ``{'state_dict': ...}`` with the backbone keys only (no prefix) and
+prints the detected format and what was dropped. Loading either file, the
+published or the converted one, goes through the same
+``mmdet_vit_transfer.checkpoints.load_pretrained``.
+"""
+import argparse
+
+from mmdet_vit_transfer.checkpoints import FORMATS, convert_file
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description='Convert a published ViT checkpoint (MAE, DeiT/timm, '
+        'MoCo v3, BEiT, mmpretrain zoo) for PlainViTPyramid.')
+    parser.add_argument('src', help='published checkpoint (file or URL)')
+    parser.add_argument('dst', help='converted checkpoint to write')
+    parser.add_argument('--format', default='auto',
+                        choices=['auto', *FORMATS],
+                        help='source format (default: detect it)')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    report = convert_file(args.src, args.dst, args.format)
+    print(report)
+    print(f'Wrote {args.dst} (format: {report.format})')
+    return report
+
+
+if __name__ == '__main__':
+    main()
