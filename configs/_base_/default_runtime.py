@@ -7,3 +7,5 @@ vis_backends = [
     dict(type='TensorboardVisBackend'),
 ]
 visualizer = dict(vis_backends=vis_backends)
+# CPU training slows down as values turn denormal; flush them to zero.
+custom_hooks = [dict(type='FlushDenormalHook')]

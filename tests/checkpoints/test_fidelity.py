@@ -251,17 +251,17 @@ def test_init_cfg_loads_published_and_converted_files_alike(
 
 
 def test_beit_tables_resized_to_a_large_grid(beit_shared):
-    """At a 1024-like grid (32x32 tokens here): the window table (same size
-    as the checkpoint's) loads unchanged, the global table is the
-    checkpoint's offsets interpolated bicubically with the 3 cls rows kept,
-    and the backbone runs."""
+    """At the grid of a 1024 input (64x64 tokens; 512 px at patch 8): the
+    window table (same size as the checkpoint's) loads unchanged, the
+    global table is the checkpoint's offsets interpolated bicubically with
+    the 3 cls rows kept, and the backbone runs."""
     raw = pw.beit_checkpoint(beit_shared)
     table = raw['model']['rel_pos_bias.relative_position_bias_table']
-    model = plain_vit(img_size=256, beit=True, use_abs_pos=True)
+    model = plain_vit(img_size=512, beit=True, use_abs_pos=True)
     report = load_pretrained(model, raw)
     assert torch.equal(model.rel_pos_window.relative_position_bias_table,
                        table)
-    src, dst = 2 * pw.GRID - 1, 2 * 32 - 1
+    src, dst = 2 * pw.GRID - 1, 2 * 64 - 1
     offsets = table[:-3].T.reshape(1, pw.NUM_HEADS, src, src)
     direct = F.interpolate(offsets, size=(dst, dst), mode='bicubic',
                            align_corners=False)
@@ -275,8 +275,8 @@ def test_beit_tables_resized_to_a_large_grid(beit_shared):
     assert report.kept_at_init == {
         'absolute position embedding (random)': ['pos_embed']}
     assert report.missing == []
-    out = model(torch.randn(1, 3, 256, 256))
-    assert out[-1].shape == (1, pw.EMBED_DIMS, 32, 32)
+    out = model(torch.randn(1, 3, 512, 512))
+    assert out[-1].shape == (1, pw.EMBED_DIMS, 64, 64)
     assert all(torch.isfinite(o).all() for o in out)
 
 
@@ -286,7 +286,7 @@ def test_abs_pos_resized_like_mmpretrain(vit):
     agree with mmpretrain's resize_pos_embed."""
     raw = pw.mae_checkpoint(vit)
     pos = raw['model']['pos_embed']  # (1, 1 + 8*8, C)
-    model = plain_vit(img_size=256, pretrain_img_size=96)
+    model = plain_vit(img_size=512, pretrain_img_size=96)
     report = load_pretrained(model, raw)
     expected = resize_pos_embed(pos, (8, 8), (12, 12))
     assert torch.allclose(model.pos_embed[:, 1:], expected[:, 1:],
@@ -294,12 +294,12 @@ def test_abs_pos_resized_like_mmpretrain(vit):
     assert [line.split(':')[0] for line in report.resized] == ['pos_embed']
     assert 'resized to 12x12' in report.position['absolute']
 
-    model = plain_vit(img_size=256)
+    model = plain_vit(img_size=512)
     load_pretrained(model, raw)
     assert torch.equal(model.pos_embed, pos)
-    in_forward = resize_abs_pos_embed(model.pos_embed, (32, 32))
-    expected = resize_pos_embed(pos, (8, 8), (32, 32))[:, 1:]
-    assert torch.allclose(in_forward.reshape(1, 32 * 32, -1), expected,
+    in_forward = resize_abs_pos_embed(model.pos_embed, (64, 64))
+    expected = resize_pos_embed(pos, (8, 8), (64, 64))[:, 1:]
+    assert torch.allclose(in_forward.reshape(1, 64 * 64, -1), expected,
                           atol=1e-6)
-    out = model(torch.randn(1, 3, 256, 256))
+    out = model(torch.randn(1, 3, 512, 512))
     assert all(torch.isfinite(o).all() for o in out)

@@ -1,0 +1,3 @@
+from .flush_denormal import FlushDenormalHook
+
+__all__ = ['FlushDenormalHook']
