@@ -22,8 +22,9 @@ def mim_train(cwd, work_dir, max_epochs, *extra, val_interval=1):
         str(work_dir), '--cfg-options', f'train_cfg.max_epochs={max_epochs}',
         f'train_cfg.val_interval={val_interval}',
         'default_hooks.checkpoint.interval=1',
-        'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
-        'test_dataloader.num_workers=0', 'randomness.seed=0', *extra
+        *(f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
+          for key in ('num_workers=0', 'persistent_workers=False')),
+        'randomness.seed=0', *extra
     ]
     env = dict(os.environ, PATH=f'{MIM.parent}:{os.environ["PATH"]}')
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
@@ -53,8 +54,9 @@ def test_toy_trains_evaluates_and_resumes(tmp_path):
 
 #: Half the demo's schedule (400 iterations at batch 4) on the full toy set.
 SHORT_EPOCHS = 4
-#: Reached with margin by the short schedule (measured: see the README).
-MIN_SHORT_AP = dict(bbox=0.05, segm=0.05)
+#: About half of what the short schedule reached with seed 0 (bbox 0.096,
+#: segm 0.163); an untrained detector scores about 0.
+MIN_SHORT_AP = dict(bbox=0.05, segm=0.08)
 
 
 @pytest.mark.slow
@@ -63,6 +65,5 @@ def test_toy_detector_learns(tmp_path):
     work_dir = tmp_path / 'work'
     mim_train(tmp_path, work_dir, SHORT_EPOCHS, val_interval=SHORT_EPOCHS)
     metrics = last_coco_metrics(work_dir)
-    print({k: v for k, v in metrics.items() if k.endswith("_mAP")})
     for kind, threshold in MIN_SHORT_AP.items():
         assert metrics[f'coco/{kind}_mAP'] >= threshold, metrics
