@@ -2,11 +2,7 @@
 # has q/v-only attention biases and layer scale; its relative-position table
 # goes into both shared tables and the absolute embedding starts random.
 # 25e / 50e inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_l.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitl_lsj_1024.py'
 
 model = dict(
     backbone=dict(

@@ -1,10 +1,6 @@
 # MAE init, ViT-B, 100 epochs: 50.3 box AP / 44.9 mask AP in the paper.
 # 25e / 50e inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_b.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitb_lsj_1024.py'
 
 model = dict(
     backbone=dict(

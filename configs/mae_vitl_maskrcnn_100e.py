@@ -1,10 +1,6 @@
 # MAE ViT-L, 100 epochs: 53.3 box / 47.2 mask AP in the paper. 25e / 50e
 # inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_l.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitl_lsj_1024.py'
 
 model = dict(
     backbone=dict(

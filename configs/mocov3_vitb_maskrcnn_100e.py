@@ -1,11 +1,7 @@
 # MoCo v3 init, ViT-B, 100 epochs: 47.9 box / 42.7 mask AP in the paper.
 # The file is the MoCo v3 training checkpoint (base encoder kept, momentum
 # encoder and predictor dropped). 25e / 50e inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_b.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitb_lsj_1024.py'
 
 model = dict(
     backbone=dict(

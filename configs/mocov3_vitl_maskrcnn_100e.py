@@ -2,11 +2,7 @@
 # Drop path 0.3 as the paper's table (the authors' released config uses 0.2).
 # The MoCo v3 repo publishes no ViT-L: put one in its format at this path
 # (docs/checkpoints.md). 25e / 50e inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_l.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitl_lsj_1024.py'
 
 model = dict(
     backbone=dict(

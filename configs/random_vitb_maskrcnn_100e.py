@@ -1,11 +1,7 @@
 # Random init (the scratch baseline), ViT-B: 48.9 box AP at 400 epochs in
 # the paper. Tuned at 100 epochs with more weight decay than the pre-trained
 # inits; 200e / 400e inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_b.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitb_lsj_1024.py'
 
 model = dict(backbone=dict(drop_path_rate=0.1))
 optim_wrapper = dict(optimizer=dict(lr=1.6e-4, weight_decay=0.2))

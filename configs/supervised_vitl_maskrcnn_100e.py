@@ -1,11 +1,7 @@
 # Supervised IN-1k init, ViT-L, 100 epochs: 49.3 box / 43.9 mask AP in the
 # paper. DeiT publishes no ViT-L: put a supervised IN-1k ViT-L/16 (224) in
 # timm names at this path (docs/checkpoints.md). 25e / 50e inherit this file.
-_base_ = [
-    './_base_/models/mask_rcnn_plain_vit_l.py',
-    './_base_/datasets/coco_instance_lsj_1024.py',
-    './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
-]
+_base_ = './_base_/maskrcnn_vitl_lsj_1024.py'
 
 model = dict(
     backbone=dict(
