@@ -36,6 +36,9 @@ model = dict(
     ],
     rpn_head=dict(num_convs=2),
     roi_head=dict(
+        # mmdet's SingleRoIExtractor, with all levels pooled at once on CPUs.
+        bbox_roi_extractor=dict(type='FusedRoIExtractor'),
+        mask_roi_extractor=dict(type='FusedRoIExtractor'),
         bbox_head=dict(
             type='Shared4Conv1FCBBoxHead',
             conv_out_channels=256,

@@ -23,6 +23,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmdet.registry import MODELS
 
+from ..layers.biased_attention import biased_attention
 from ..layers.vit_geometry import (decomposed_rel_pos_bias,
                                    relative_position_bias,
                                    relative_table_size, resize_abs_pos_embed,
@@ -118,7 +119,7 @@ class Attention(nn.Module):
             bias = rel if bias is None else bias + rel
         if bias is not None:
             bias = bias.to(q.dtype)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        x = biased_attention(q, k, v, bias)
         # (B, heads, N, hd) -> (B, H, W, C)
         x = x.transpose(1, 2).reshape(B, H, W, C)
         return self.proj(x)

@@ -1,0 +1,3 @@
+from .fused_roi_extractor import FusedRoIExtractor
+
+__all__ = ['FusedRoIExtractor']
