@@ -11,3 +11,10 @@ __all__ = [
     'convert_checkpoint', 'convert_file', 'detect_format', 'load_pretrained',
     'read_checkpoint'
 ]
+from .itpn_formats import ITPN_FORMATS, detect_itpn_format
+from .itpn_loading import check_itpn_architecture, load_itpn_pretrained
+
+__all__ += [
+    'ITPN_FORMATS', 'check_itpn_architecture', 'detect_itpn_format',
+    'load_itpn_pretrained'
+]

@@ -10,7 +10,7 @@ at load time, in :mod:`.loading`.
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -122,6 +122,11 @@ FORMATS: Dict[str, SourceFormat] = {
             (r'^layers\.(\d+)\.', r'blocks.\1.'),
         )),
 }
+#: Detectors of the layouts of other backbones (iTPN: registered by
+#: :mod:`.itpn_formats`), ``keys -> format name or None``. They run before
+#: the ViT rules, which would take an official iTPN file (``blocks.<i>.``
+#: keys) for timm.
+EXTRA_FORMAT_DETECTORS: List[Callable[[List[str]], Optional[str]]] = []
 _CONTAINERS = ('state_dict', 'model', 'module')
 _BEIT_CLUES = ('attn.q_bias', 'relative_position_bias_table', 'gamma_1')
 
@@ -156,6 +161,10 @@ def unwrap_state_dict(raw) -> Tuple[Dict[str, torch.Tensor], str]:
 def detect_format(state: Dict[str, torch.Tensor]) -> str:
     """Name of the format of ``state`` (keys as published), by its keys."""
     keys = list(state)
+    for detector in EXTRA_FORMAT_DETECTORS:
+        found = detector(keys)
+        if found is not None:
+            return found
 
     def has(pattern):
         return any(re.search(pattern, key) for key in keys)

@@ -21,6 +21,7 @@ from ..models.layers.vit_geometry import (relative_table_size,
                                           resize_abs_pos_embed,
                                           resize_relative_table)
 from .formats import convert_checkpoint
+from .itpn_formats import ITPN_FORMATS
 from .report import LoadReport, summarize_keys
 
 if TYPE_CHECKING:
@@ -137,6 +138,11 @@ def load_pretrained(model: 'PlainViTPyramid',
     raw = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(
         checkpoint)
     state, report = convert_checkpoint(raw, fmt)
+    if report.format in ITPN_FORMATS:
+        raise ValueError(
+            f'a {report.format} checkpoint ({report.description}) holds an '
+            f'iTPN, which ITPNHiViT loads (load_itpn_pretrained); '
+            f'PlainViTPyramid loads plain ViT checkpoints')
     check_architecture(state, model)
     has_table = SHARED_TABLE in state or any(
         _BLOCK_TABLE.fullmatch(key) for key in state)
@@ -373,3 +379,4 @@ def _check_keys(state, model, report: LoadReport) -> None:
             f'the checkpoint would leave {len(missing)} of {len(block_keys)} '
             f'block parameters at random init ({summarize_keys(missing)}); '
             f'is it a {report.format} checkpoint of this architecture?')
+

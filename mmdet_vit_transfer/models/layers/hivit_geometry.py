@@ -1,0 +1,87 @@
+"""Pure tensor functions for the HiViT / iTPN backbone.
+
+HiViT keeps one relative-position table per attention block, laid out like
+BEiT's (one row per 2-D offset of a ``(2H - 1, 2W - 1)`` grid, row-major)
+but without BEiT's three cls rows. The functions here are the BEiT ones of
+:mod:`.vit_geometry` applied to such a table: the cls rows are appended as
+zeros, which no token-to-token index ever reads, and removed again.
+"""
+import math
+from typing import Tuple
+
+import torch
+
+from .vit_geometry import (NUM_CLS_RELATIVE_ENTRIES, relative_position_bias,
+                           resize_relative_table)
+
+
+def hivit_table_size(hw: Tuple[int, int]) -> int:
+    """Rows of a HiViT relative-position table for grid ``hw``:
+    ``(2H - 1) * (2W - 1)``."""
+    H, W = hw
+    return (2 * H - 1) * (2 * W - 1)
+
+
+def hivit_table_grid(num_rows: int) -> Tuple[int, int]:
+    """Square grid ``(S, S)`` a HiViT table of ``num_rows`` rows is made for.
+
+    Raises:
+        ValueError: ``num_rows`` is not ``(2S - 1)^2`` for any S.
+    """
+    side = (math.isqrt(num_rows) + 1) // 2
+    if side < 1 or hivit_table_size((side, side)) != num_rows:
+        raise ValueError(f'a HiViT relative table with {num_rows} rows fits '
+                         f'no square grid ((2S-1)^2 rows)')
+    return side, side
+
+
+def _with_cls_rows(table: torch.Tensor) -> torch.Tensor:
+    """``(L, heads)`` -> ``(L + 3, heads)``: the BEiT layout, zero cls rows."""
+    return torch.cat(
+        [table, table.new_zeros(NUM_CLS_RELATIVE_ENTRIES, table.shape[1])])
+
+
+def resize_hivit_table(table: torch.Tensor, src_hw: Tuple[int, int],
+                       dst_hw: Tuple[int, int]) -> torch.Tensor:
+    """Resize a HiViT relative-position table to another grid.
+
+    The offsets are treated as a ``(2H - 1, 2W - 1)`` image per head and
+    resized bicubically, as :func:`.vit_geometry.resize_relative_table` does.
+
+    Args:
+        table (Tensor): ``(hivit_table_size(src_hw), num_heads)``.
+        src_hw (tuple): grid the table was made for.
+        dst_hw (tuple): grid the result is for.
+
+    Returns:
+        Tensor: ``(hivit_table_size(dst_hw), num_heads)``.
+    """
+    if table.shape[0] != hivit_table_size(src_hw):
+        raise ValueError(
+            f'a HiViT relative table for grid {tuple(src_hw)} has '
+            f'{hivit_table_size(src_hw)} rows, got {table.shape[0]}')
+    if tuple(src_hw) == tuple(dst_hw):
+        return table
+    resized = resize_relative_table(_with_cls_rows(table), src_hw, dst_hw)
+    return resized[:-NUM_CLS_RELATIVE_ENTRIES]
+
+
+def hivit_relative_position_bias(table: torch.Tensor,
+                                 table_hw: Tuple[int, int],
+                                 hw: Tuple[int, int]) -> torch.Tensor:
+    """Additive attention bias from a HiViT relative-position table.
+
+    Args:
+        table (Tensor): ``(hivit_table_size(table_hw), num_heads)``.
+        table_hw (tuple): grid the table was made for.
+        hw (tuple): grid of the tokens that attend to each other; the table
+            is resized when it differs from ``table_hw``.
+
+    Returns:
+        Tensor: ``(num_heads, H * W, H * W)``.
+    """
+    if table.shape[0] != hivit_table_size(table_hw):
+        raise ValueError(
+            f'a HiViT relative table for grid {tuple(table_hw)} has '
+            f'{hivit_table_size(table_hw)} rows, got {table.shape[0]}')
+    return relative_position_bias(_with_cls_rows(table), table_hw, hw)
