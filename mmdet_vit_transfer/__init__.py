@@ -5,5 +5,6 @@ configs pull it in with
 ``custom_imports = dict(imports=['mmdet_vit_transfer'], allow_failed_imports=False)``.
 """
 from . import datasets, engine, models  # noqa: F401  (registers them)
+from . import checkpoints  # noqa: F401  (registers StrictLoadHook)
 
 __version__ = '0.1.0'

@@ -11,6 +11,13 @@ __all__ = [
     'convert_checkpoint', 'convert_file', 'detect_format', 'load_pretrained',
     'read_checkpoint'
 ]
+from .handoff import (StrictLoadHook, check_state_matches,
+                      fit_detector_state, handoff_checkpoint)
+
+__all__ += [
+    'StrictLoadHook', 'check_state_matches', 'fit_detector_state',
+    'handoff_checkpoint'
+]
 from .itpn_formats import ITPN_FORMATS, detect_itpn_format
 from .itpn_loading import check_itpn_architecture, load_itpn_pretrained
 

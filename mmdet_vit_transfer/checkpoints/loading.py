@@ -380,3 +380,28 @@ def _check_keys(state, model, report: LoadReport) -> None:
             f'block parameters at random init ({summarize_keys(missing)}); '
             f'is it a {report.format} checkpoint of this architecture?')
 
+
+def fit_pos_embed(pos: torch.Tensor, shape: torch.Size,
+                  report: LoadReport) -> torch.Tensor:
+    """Fit an absolute position embedding to a model's stored shape.
+
+    The public form of the resizing that :func:`load_pretrained` applies,
+    for other loaders (e.g. the stage-1 -> stage-2 hand-off of
+    :mod:`.handoff`).
+
+    Args:
+        pos (Tensor): ``(1, extra + S*S, C)`` with 0-2 token slots before
+            the grid.
+        shape (torch.Size): the model's ``(1, 1 + T*T, C)``.
+        report (LoadReport): receives the resize and the position line.
+
+    Returns:
+        Tensor: ``(1, 1 + T*T, C)``, the grid resized bicubically.
+    """
+    return _fit_pos_embed(pos, shape, report)
+
+
+def relative_table_grid(table: torch.Tensor) -> Tuple[int, int]:
+    """Square grid ``(S, S)`` a BEiT relative-position table is made for
+    (``(2S-1)^2 + 3`` rows); ValueError when the rows fit none."""
+    return _table_grid(table)
