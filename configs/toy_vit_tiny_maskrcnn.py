@@ -57,7 +57,7 @@ metainfo = dict(classes=('circle', 'triangle', 'square'))
 # Milder scale jitter than the paper's (0.1, 2.0): a short schedule on small
 # images learns faster without the tiny and huge extremes.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -68,7 +68,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),

@@ -9,3 +9,14 @@ vis_backends = [
 visualizer = dict(vis_backends=vis_backends)
 # CPU training slows down as values turn denormal; flush them to zero.
 custom_hooks = [dict(type='FlushDenormalHook')]
+# Robust training (docs/robustness.md): reseed every epoch so that a resumed
+# run repeats an uninterrupted one; name non-finite losses, skip up to 10
+# updates, then stop; count training images that could not be loaded.
+custom_hooks += [
+    dict(type='EpochReseedHook'),
+    dict(type='NonFiniteLossHook', max_skips=10),
+    dict(type='SkippedSampleHook'),
+]
+# Checkpoints are renamed into place once complete: a kill while saving never
+# leaves a truncated file under a checkpoint's name.
+default_hooks['checkpoint']['backend_args'] = dict(backend='atomic_local')

@@ -23,7 +23,7 @@ model = dict(
         window_size=4))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -34,7 +34,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),

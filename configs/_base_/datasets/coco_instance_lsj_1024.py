@@ -13,7 +13,7 @@ mean_pixel_bgr = (104, 116, 124)
 # images that the crop leaves empty. Flipping the source first is cheaper and
 # gives the same distribution.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -24,7 +24,7 @@ train_pipeline = [
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=image_size, keep_ratio=True),
     # PadToSize, not Pad: img_shape stays the image's own, so predictions
     # are clipped to the image rather than to the padding.
@@ -36,9 +36,12 @@ test_pipeline = [
                    'scale_factor')),
 ]
 
+# Bad annotations and images: clear errors or counted skips
+# (docs/robustness.md).
 train_dataloader = dict(
     batch_size=2,
     num_workers=4,
-    dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+    dataset=dict(type='ValidatedCocoDataset', pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(type='ValidatedCocoDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -10,7 +10,8 @@
 # `--amp` switches to AmpOptimWrapper (fp16 autocast; CUDA only in mmengine
 # 0.10.7).
 optim_wrapper = dict(
-    type='OptimWrapper',
+    # A non-finite loss skips its update (NonFiniteLossHook sets the limit).
+    type='SkipNonFiniteOptimWrapper',
     constructor='LayerDecayOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=8e-5, betas=(0.9, 0.999), weight_decay=0.1),

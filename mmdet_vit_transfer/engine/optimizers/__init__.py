@@ -1,7 +1,9 @@
 from .layer_decay import (LayerDecayOptimWrapperConstructor,
                           is_weight_decay_exempt, layer_decay_scale)
+from .skip_non_finite import SkipNonFiniteOptimWrapper
 
 __all__ = [
     'LayerDecayOptimWrapperConstructor', 'is_weight_decay_exempt',
     'layer_decay_scale'
 ]
+__all__ += ['SkipNonFiniteOptimWrapper']
