@@ -1,3 +1,4 @@
+from .amp import CPUAwareAmpOptimWrapper
 from .layer_decay import (LayerDecayOptimWrapperConstructor,
                           is_weight_decay_exempt, layer_decay_scale)
 from .skip_non_finite import SkipNonFiniteOptimWrapper
@@ -7,3 +8,4 @@ __all__ = [
     'layer_decay_scale'
 ]
 __all__ += ['SkipNonFiniteOptimWrapper']
+__all__ += ['CPUAwareAmpOptimWrapper']
