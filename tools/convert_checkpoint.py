@@ -1,4 +1,5 @@
-"""Convert a published ViT checkpoint into PlainViTPyramid's names.
+"""Convert a published ViT or iTPN checkpoint into the names of this
+package's backbones (PlainViTPyramid, ITPNHiViT).
 
 Example::
 
@@ -8,7 +9,8 @@ Example::
 Writes ``{'state_dict': ...}`` with the backbone keys only (no prefix) and
 prints the detected format and what was dropped. Loading either file, the
 published or the converted one, goes through the same
-``mmdet_vit_transfer.checkpoints.load_pretrained``.
+``mmdet_vit_transfer.checkpoints.load_pretrained`` (``load_itpn_pretrained``
+for iTPN; docs/itpn.md).
 """
 import argparse
 
@@ -18,7 +20,8 @@ from mmdet_vit_transfer.checkpoints import FORMATS, convert_file
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Convert a published ViT checkpoint (MAE, DeiT/timm, '
-        'MoCo v3, BEiT, mmpretrain zoo) for PlainViTPyramid.')
+        'MoCo v3, BEiT, mmpretrain zoo) for PlainViTPyramid, or an iTPN '
+        'checkpoint (official pixel / CLIP, mmpretrain) for ITPNHiViT.')
     parser.add_argument('src', help='published checkpoint (file or URL)')
     parser.add_argument('dst', help='converted checkpoint to write')
     parser.add_argument('--format', default='auto',

@@ -102,6 +102,25 @@ def convert_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike],
     return report
 
 
+def pretrained_options(init_cfg: dict) -> dict:
+    """Keyword arguments of :func:`load_pretrained` (and
+    ``load_itpn_pretrained``) from a backbone's
+    ``init_cfg=dict(type='Pretrained', checkpoint, [format, abs_pos,
+    rel_pos])``; ValueError for anything else."""
+    options = dict(init_cfg)
+    options.pop('type', None)
+    unknown = set(options) - {'checkpoint', 'format', 'abs_pos', 'rel_pos'}
+    if unknown or 'checkpoint' not in options:
+        raise ValueError(
+            f"init_cfg=dict(type='Pretrained', checkpoint=..., "
+            f"[format, abs_pos, rel_pos]) expected, got {init_cfg}")
+    return dict(
+        checkpoint=options['checkpoint'],
+        fmt=options.get('format', 'auto'),
+        abs_pos=options.get('abs_pos', 'auto'),
+        rel_pos=options.get('rel_pos', 'auto'))
+
+
 def load_pretrained(model: 'PlainViTPyramid',
                     checkpoint: Union[str, os.PathLike, dict],
                     fmt: str = 'auto',

@@ -1,15 +1,15 @@
-from .hooks import *  # noqa: F401,F403
-from .optimizers import *  # noqa: F401,F403
-from .safe_checkpoint_loading import allow_mmengine_checkpoint_types
 from .atomic_files import AtomicLocalBackend, atomic_write
 from .distributed import setup_distributed
+from .hooks import *  # noqa: F401,F403
 from .model_wrappers import AnyDeviceDistributedDataParallel
+from .optimizers import *  # noqa: F401,F403
 from .resume import find_resumable_checkpoint
+from .safe_checkpoint_loading import allow_mmengine_checkpoint_types
 
 allow_mmengine_checkpoint_types()
 
-__all__ = ['allow_mmengine_checkpoint_types']
-__all__ += [
-    'AnyDeviceDistributedDataParallel', 'AtomicLocalBackend', 'atomic_write',
+__all__ = [
+    'AnyDeviceDistributedDataParallel', 'AtomicLocalBackend',
+    'allow_mmengine_checkpoint_types', 'atomic_write',
     'find_resumable_checkpoint', 'setup_distributed'
 ]

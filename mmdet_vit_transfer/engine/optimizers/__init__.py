@@ -4,8 +4,6 @@ from .layer_decay import (LayerDecayOptimWrapperConstructor,
 from .skip_non_finite import SkipNonFiniteOptimWrapper
 
 __all__ = [
-    'LayerDecayOptimWrapperConstructor', 'is_weight_decay_exempt',
-    'layer_decay_scale'
+    'CPUAwareAmpOptimWrapper', 'LayerDecayOptimWrapperConstructor',
+    'SkipNonFiniteOptimWrapper', 'is_weight_decay_exempt', 'layer_decay_scale'
 ]
-__all__ += ['SkipNonFiniteOptimWrapper']
-__all__ += ['CPUAwareAmpOptimWrapper']

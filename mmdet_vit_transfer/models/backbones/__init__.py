@@ -1,6 +1,4 @@
+from .itpn import ITPNHiViT
 from .plain_vit import PlainViTPyramid
 
-__all__ = ['PlainViTPyramid']
-from .itpn import ITPNHiViT
-
-__all__ += ['ITPNHiViT']
+__all__ = ['ITPNHiViT', 'PlainViTPyramid']

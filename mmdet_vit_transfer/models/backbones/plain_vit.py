@@ -400,20 +400,8 @@ class PlainViTPyramid(BaseModule):
             super().init_weights()
             return
         # Imported here: the checkpoint module builds on the model layers.
-        from ...checkpoints import load_pretrained
-        options = dict(self.init_cfg)
-        options.pop('type')
-        unknown = set(options) - {'checkpoint', 'format', 'abs_pos',
-                                  'rel_pos'}
-        if unknown or 'checkpoint' not in options:
-            raise ValueError(
-                f"init_cfg=dict(type='Pretrained', checkpoint=..., "
-                f"[format, abs_pos, rel_pos]) expected, got "
-                f'{self.init_cfg}')
-        load_pretrained(self, options['checkpoint'],
-                        fmt=options.get('format', 'auto'),
-                        abs_pos=options.get('abs_pos', 'auto'),
-                        rel_pos=options.get('rel_pos', 'auto'))
+        from ...checkpoints import load_pretrained, pretrained_options
+        load_pretrained(self, **pretrained_options(self.init_cfg))
         self._is_init = True
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
