@@ -60,7 +60,7 @@ if ! imports 'from mmcv.ops import roi_align'; then
   "${PIP[@]}" install "$cache"/mmcv-"$MMCV_VERSION"-*.whl "${REQUIREMENTS[@]}"
 fi
 
-if ! imports 'import mmengine, mmdet, mmpretrain.models, pycocotools, einops, shapely, scipy, tensorboard, pytest, pytest_timeout, hypothesis, pkg_resources'; then
+if ! imports 'import mmengine, mmdet, mmpretrain.models, pycocotools, einops, shapely, scipy, tensorboard, tidecv, matplotlib, pytest, pytest_timeout, hypothesis, pkg_resources'; then
   say "installing mmengine, mmdet, mmpretrain and the test tools"
   "${PIP[@]}" install "${REQUIREMENTS[@]}"
 fi

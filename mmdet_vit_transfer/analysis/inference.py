@@ -1,0 +1,145 @@
+"""Predictions of a trained detector drawn on images, through mmdet's
+``DetInferencer`` and ``DetLocalVisualizer`` (boxes, masks, class names and
+scores)."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence, Tuple, Union
+
+from mmcv.transforms import LoadImageFromFile
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmdet_vit_transfer  # noqa: F401  (registers the components)
+from mmdet.apis import DetInferencer
+from mmdet.registry import TRANSFORMS
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+@dataclass
+class DrawnPrediction:
+    """Files written for one image.
+
+    Args:
+        image (Path): the input.
+        drawn (Path): the image with the predictions drawn on it.
+        predictions (Path): the predictions as JSON (labels, scores,
+            boxes, RLE masks), all of them, whatever the drawing threshold.
+    """
+    image: Path
+    drawn: Path
+    predictions: Path
+
+
+def collect_images(inputs: Sequence[Union[str, Path]]) -> List[Path]:
+    """Image files named by ``inputs`` (files, or folders of images).
+
+    Raises:
+        FileNotFoundError: an input does not exist, or a folder holds no
+            image.
+        ValueError: two images share a file name (their drawings would
+            overwrite each other).
+    """
+    images = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(
+                    f'no image ({", ".join(IMAGE_SUFFIXES)}) in {path}')
+            images += found
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise FileNotFoundError(f'image {path} does not exist')
+    names = {}
+    for image in images:
+        if image.name in names:
+            raise ValueError(f'{names[image.name]} and {image} have the same '
+                             f'name; their drawings would overwrite each '
+                             f'other: infer them into separate folders')
+        names[image.name] = image
+    return images
+
+
+def inference_config(config: Union[str, Path]) -> Config:
+    """The config, its test pipeline's image loader named as
+    ``DetInferencer`` looks for it.
+
+    The inferencer replaces ``LoadImageFromFile`` by a loader that also takes
+    arrays, and refuses a pipeline without it; a subclass (such as
+    ``CheckedLoadImageFromFile``) is renamed to its base, arguments kept.
+    """
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    for transform in cfg.test_dataloader.dataset.pipeline:
+        loader = TRANSFORMS.get(transform['type'])
+        if isinstance(loader, type) and issubclass(loader, LoadImageFromFile):
+            transform['type'] = 'LoadImageFromFile'
+    return cfg
+
+
+def _class_names(inferencer: DetInferencer) -> Tuple[str, ...]:
+    """The checkpoint's class names, or the config's when the checkpoint
+    has none of the model's number (mmdet then falls back on COCO's)."""
+    cfg = inferencer.cfg
+    names = tuple(inferencer.model.dataset_meta['classes'])
+    heads = [cfg.model.get('roi_head', {}).get('bbox_head', {}),
+             cfg.model.get('bbox_head', {})]
+    num_classes = next((h['num_classes'] for h in heads
+                        if isinstance(h, dict) and 'num_classes' in h), None)
+    if num_classes is None or len(names) == num_classes:
+        return names
+    metainfo = cfg.test_dataloader.dataset.get('metainfo') or {}
+    config_names = tuple(metainfo.get('classes', ()))
+    if len(config_names) != num_classes:
+        raise ValueError(
+            f'the model predicts {num_classes} classes, but the checkpoint '
+            f'names {len(names)} and the config\'s test dataset '
+            f'{len(config_names)}: set test_dataloader.dataset.metainfo.'
+            f'classes in the config')
+    return config_names
+
+
+def draw_predictions(config: Union[str, Path],
+                     checkpoint: Union[str, Path],
+                     images: Sequence[Union[str, Path]],
+                     out_dir: Union[str, Path],
+                     score_thr: float = 0.3,
+                     device: str = 'cpu') -> List[DrawnPrediction]:
+    """Run a detector on images and save them with its predictions drawn.
+
+    Writes ``out_dir/vis/<image name>`` (drawing of the predictions scoring
+    at least ``score_thr``) and ``out_dir/preds/<image stem>.json``.
+
+    Args:
+        config (str | Path): the detector's config.
+        checkpoint (str | Path): its trained weights.
+        images: image files or folders of images.
+        out_dir (str | Path): where the files go.
+        score_thr (float): lowest score drawn, in [0, 1].
+        device (str): ``'cpu'`` or ``'cuda'``.
+    """
+    if not 0.0 <= score_thr <= 1.0:
+        raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
+    for what, path in (('config', config), ('checkpoint', checkpoint)):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f'{what} {path} does not exist')
+    image_files = collect_images(images)
+    inferencer = DetInferencer(model=inference_config(config),
+                               weights=str(checkpoint), device=device)
+    classes = _class_names(inferencer)
+    inferencer.model.dataset_meta['classes'] = classes
+    inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
+    out_dir = Path(out_dir)
+    inferencer([str(p) for p in image_files],
+               out_dir=str(out_dir),
+               pred_score_thr=score_thr,
+               no_save_pred=False)
+    return [
+        DrawnPrediction(image=p,
+                        drawn=out_dir / 'vis' / p.name,
+                        predictions=out_dir / 'preds' / f'{p.stem}.json')
+        for p in image_files
+    ]

@@ -1,0 +1,134 @@
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from mmdet_vit_transfer.analysis import (find_run_dirs, parse_run_name,
+                                         read_run, summarize_benchmark)
+from mmdet_vit_transfer.analysis.benchmark_table import best_runs
+
+
+def write_run(root, name, evaluations, max_epochs, launch='20260101_000000',
+              dump_name=None):
+    """A work dir as mmengine leaves it: the dumped config at the root and
+    per launch ``vis_data/{scalars.json,config.py}``."""
+    work_dir = root / name
+    vis = work_dir / launch / 'vis_data'
+    vis.mkdir(parents=True)
+    config = f'train_cfg = dict(max_epochs={max_epochs})\n'
+    (vis / 'config.py').write_text(config)
+    (work_dir / f'{dump_name or name}.py').write_text(config)
+    rows = []
+    for epoch, box, mask in evaluations:
+        rows.append(dict(loss=1.0, step=epoch * 10))
+        row = {'coco/bbox_mAP': box, 'step': epoch}
+        if mask is not None:
+            row['coco/segm_mAP'] = mask
+        rows.append(row)
+    (vis / 'scalars.json').write_text(''.join(
+        json.dumps(r) + '\n' for r in rows))
+    return work_dir
+
+
+@pytest.fixture
+def grid(tmp_path):
+    """The paper's ViT-B MAE schedules, a random-init run without masks,
+    a ViT-L run, and two runs that must be left out."""
+    root = tmp_path / 'work_dirs'
+    for epochs, box, mask in ((25, 0.481, 0.426), (50, 0.501, 0.444),
+                              (100, 0.503, 0.449)):
+        write_run(root, f'mae_vitb_maskrcnn_{epochs}e',
+                  [(epochs // 2, 0.3, 0.3), (epochs, box, mask)], epochs)
+    for epochs, box in ((100, 0.450), (200, 0.489), (400, 0.489)):
+        write_run(root, f'random_vitb_maskrcnn_{epochs}e',
+                  [(epochs, box, None)], epochs)
+    write_run(root, 'mae_vitl_maskrcnn_100e', [(100, 0.533, 0.472)], 100)
+    write_run(root, 'beit_vitb_maskrcnn_50e', [(10, 0.2, 0.2)], 50)
+    write_run(root, 'my_experiment', [(12, 0.4, 0.35)], 12)
+    return root
+
+
+def test_run_names():
+    assert parse_run_name('mae_vitb_maskrcnn_25e.py') == ('mae', 'b', 25)
+    assert parse_run_name('mocov3_vitl_maskrcnn_100e') == ('mocov3', 'l', 100)
+    assert parse_run_name('direct_vittiny_maskrcnn_4e') == ('direct', 'tiny',
+                                                            4)
+    with pytest.raises(ValueError, match=r"'toy_vit_tiny_maskrcnn' is not a "
+                       r'benchmark run name: expected \{init\}_vit'):
+        parse_run_name('toy_vit_tiny_maskrcnn')
+
+
+def test_run_is_read_from_its_last_evaluation(grid):
+    run = read_run(grid / 'mae_vitb_maskrcnn_50e')
+    assert (run.init, run.size, run.epochs) == ('mae', 'b', 50)
+    assert run.box_ap == pytest.approx(50.1)
+    assert run.mask_ap == pytest.approx(44.4)
+    assert run.size_label == 'ViT-B'
+    assert read_run(grid / 'random_vitb_maskrcnn_100e').mask_ap is None
+    with pytest.raises(ValueError, match='unfinished: its last evaluation is '
+                       'at epoch 10 of 50'):
+        read_run(grid / 'beit_vitb_maskrcnn_50e')
+    with pytest.raises(ValueError, match='cannot tell which experiment'):
+        read_run(grid / 'my_experiment')
+
+
+def test_config_name_or_work_dir_name_identify_a_run(tmp_path):
+    # mmdet's default work dir is named after the config; a renamed work dir
+    # is still identified by the config dumped in it, and the epochs come
+    # from the config that ran, not from the name.
+    write_run(tmp_path, 'renamed', [(30, 0.4, 0.3)], 30,
+              dump_name='supervised_vitl_maskrcnn_50e')
+    run = read_run(tmp_path / 'renamed')
+    assert (run.init, run.size, run.epochs) == ('supervised', 'l', 30)
+
+
+def test_tables_mark_the_best_schedule(grid, tmp_path):
+    summary = summarize_benchmark([grid], tmp_path / 'out')
+    assert len(summary.runs) == 7
+    assert sorted(p.name for p, _ in summary.skipped) == [
+        'beit_vitb_maskrcnn_50e', 'my_experiment'
+    ]
+    text = summary.files['markdown'].read_text()
+    assert '| initialisation | ViT-B | ViT-L |' in text
+    # Random: 200 and 400 epochs tie at 48.9 box AP: the shorter one wins.
+    assert '| random | 48.9 / - (200 ep) | - |' in text
+    assert '| mae | 50.3 / 44.9 (100 ep) | 53.3 / 47.2 (100 ep) |' in text
+    assert ('| initialisation | size | 25 ep | 50 ep | 100 ep | 200 ep | '
+            '400 ep |') in text
+    assert ('| random | ViT-B |  |  | 45.0 / - | **48.9 / -** | 48.9 / - |'
+            in text)
+    assert ('| mae | ViT-B | 48.1 / 42.6 | 50.1 / 44.4 | **50.3 / 44.9** |  '
+            '|  |') in text
+    assert text.index('| random |') < text.index('| mae |')
+
+    with summary.files['csv'].open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['init'], r['size'], r['epochs'], r['best']) for r in rows] == [
+        ('random', 'b', '100', '0'), ('random', 'b', '200', '1'),
+        ('random', 'b', '400', '0'), ('mae', 'b', '25', '0'),
+        ('mae', 'b', '50', '0'), ('mae', 'b', '100', '1'),
+        ('mae', 'l', '100', '1')
+    ]
+    assert rows[3]['box_ap'] == '48.10' and rows[3]['mask_ap'] == '42.60'
+    assert rows[0]['mask_ap'] == ''
+
+    with Image.open(summary.files['plot']) as png:
+        png.load()
+        # Two sizes side by side, box and mask AP stacked.
+        assert png.size == (900, 700)
+
+
+def test_duplicate_experiments_and_empty_inputs(grid, tmp_path):
+    copy = write_run(tmp_path / 'again', 'mae_vitb_maskrcnn_25e',
+                     [(25, 0.47, 0.41)], 25)
+    runs = [read_run(grid / 'mae_vitb_maskrcnn_25e'), read_run(copy)]
+    with pytest.raises(ValueError, match='two runs of mae ViT-B 25 epochs'):
+        best_runs(runs)
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match='no mmengine training run'):
+        find_run_dirs([tmp_path / 'empty'])
+    with pytest.raises(FileNotFoundError, match='is not a directory'):
+        find_run_dirs([tmp_path / 'missing'])
+    with pytest.raises(ValueError, match='no finished benchmark run'):
+        summarize_benchmark([grid / 'my_experiment'], tmp_path / 'out')

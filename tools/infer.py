@@ -1,0 +1,39 @@
+"""Draw a detector's predictions on images and save them.
+
+    python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_FOLDER... \
+        [--out-dir DIR] [--score-thr 0.3] [--device cpu]
+
+Writes DIR/vis/<image name> (boxes, masks, class names and scores of the
+predictions at or above --score-thr) and DIR/preds/<image stem>.json (all
+predictions), through mmdet's DetInferencer.
+"""
+import argparse
+
+from mmdet_vit_transfer.analysis.inference import draw_predictions
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('images', nargs='+', metavar='IMAGE',
+                        help='image file or folder of images')
+    parser.add_argument('--out-dir', default='predictions')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='lowest score drawn (default: 0.3)')
+    parser.add_argument('--device', default='cpu')
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    drawn = draw_predictions(args.config, args.checkpoint, args.images,
+                             args.out_dir, score_thr=args.score_thr,
+                             device=args.device)
+    for item in drawn:
+        print(f'{item.image} -> {item.drawn}, {item.predictions}')
+    return drawn
+
+
+if __name__ == '__main__':
+    main()
