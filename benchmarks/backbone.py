@@ -1,9 +1,16 @@
-"""Time and peak memory of the ViT-B backbone at 1024x1024, batch 1.
+"""Time, FLOP/s, utilisation and peak memory of the ViT-B backbone at
+1024x1024, batch 1.
 
-Each (layout, mode) runs in a fresh process so that its peak resident memory
-(``ru_maxrss``) is its own. Prints a markdown table.
+Each (layout, mode, dtype) runs in a fresh process so that its peak resident
+memory (``ru_maxrss``) is its own. FLOPs are counted with mmengine's fvcore
+counters (``2 x`` multiply-adds; a training step counts ``3 x`` the forward
+pass) and utilisation divides the achieved FLOP/s by the FLOP/s of a 4096^3
+matrix product measured in the same process and dtype. Prints a markdown
+table. Layouts and the step are those of ``benchmarks/attention.py``.
 
-    python benchmarks/backbone.py [--size 1024] [--repeats 2] [--layouts ...]
+    python benchmarks/backbone.py [--size 1024] [--repeats 2]
+        [--layouts '4 global' ...] [--modes train infer]
+        [--dtypes float32 bfloat16]
 """
 import argparse
 import json
@@ -12,65 +19,106 @@ import subprocess
 import sys
 import time
 
-LAYOUTS = {
-    'window + 4 global (default)': dict(),
-    'all windowed': dict(global_attn_indexes=[], out_indices=[2, 5, 8, 11]),
-    'all global + checkpointing': dict(window_size=0, with_cp=True),
-}
+from mmdet_vit_transfer.analysis.attention_cost import (LAYOUTS,
+                                                        backbone_step,
+                                                        layout_kwargs)
+
+DEPTH = 12  # ViT-B
 
 
-def measure(layout: str, mode: str, size: int, repeats: int) -> dict:
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def matmul_flops_per_second(dtype, n: int = 4096, repeats: int = 3) -> float:
+    """Best FLOP/s of an ``n^3`` matrix product in ``dtype``."""
+    import torch
+    a, b = (torch.randn(n, n).to(dtype) for _ in range(2))
+    torch.mm(a, b)
+    return 2 * n**3 / min(
+        _timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+
+
+def forward_flops(model, x) -> float:
+    """FLOPs (2 x multiply-adds) of one forward pass."""
+    import torch
+
+    from mmdet_vit_transfer.analysis.complexity import count_flops
+    model.eval()
+    with torch.no_grad():
+        return 2.0 * count_flops(model, (x, )).total()
+
+
+def measure(layout: str, mode: str, size: int, repeats: int,
+            dtype_name: str) -> dict:
     import torch
 
     from mmdet_vit_transfer.models.backbones import PlainViTPyramid
-    model = PlainViTPyramid(arch='base', img_size=size, **LAYOUTS[layout])
+    torch.set_flush_denormal(True)
+    dtype = getattr(torch, dtype_name)
+    model = PlainViTPyramid(
+        arch='base', img_size=size, **layout_kwargs(layout, DEPTH))
     model.init_weights()
     x = torch.randn(1, 3, size, size)
-    times = []
-    for _ in range(repeats + 1):  # the first run warms up
-        start = time.perf_counter()
-        if mode == 'train':
-            model.train()
-            outs = model(x)
-            sum(o.float().mean() for o in outs).backward()
-            model.zero_grad(set_to_none=True)
-        else:
-            model.eval()
-            with torch.no_grad():
-                model(x)
-        times.append(time.perf_counter() - start)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return dict(seconds=min(times[1:]), peak_gb=peak_kb / 2**20)
+
+    def step():
+        with torch.autocast('cpu', dtype=dtype,
+                            enabled=dtype != torch.float32):
+            backbone_step(model, x, mode)
+
+    step()  # warm-up
+    seconds = min(_timed(step) for _ in range(repeats))
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # Counted after the peak is read: tracing the model takes memory too.
+    flops = forward_flops(model, x) * (3 if mode == 'train' else 1)
+    peak_flops = matmul_flops_per_second(dtype)
+    return dict(seconds=seconds, peak_gb=peak_gb,
+                gflops=flops / seconds / 1e9,
+                matmul_gflops=peak_flops / 1e9,
+                utilisation=flops / seconds / peak_flops)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=int, default=1024)
     parser.add_argument('--repeats', type=int, default=2)
-    parser.add_argument('--layouts', nargs='+', default=list(LAYOUTS),
-                        choices=list(LAYOUTS))
-    parser.add_argument('--one', nargs=2, metavar=('LAYOUT', 'MODE'),
+    parser.add_argument('--layouts', nargs='+', default=['4 global'],
+                        choices=LAYOUTS)
+    parser.add_argument('--modes', nargs='+', default=['train', 'infer'],
+                        choices=['train', 'infer'])
+    parser.add_argument('--dtypes', nargs='+', default=['float32'],
+                        choices=['float32', 'bfloat16'],
+                        help='bfloat16 runs under CPU autocast')
+    parser.add_argument('--one', nargs=3,
+                        metavar=('LAYOUT', 'MODE', 'DTYPE'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(*args.one, args.size, args.repeats)))
+        layout, mode, dtype = args.one
+        print(json.dumps(measure(layout, mode, args.size, args.repeats,
+                                 dtype)))
         return
 
-    print(f'ViT-B backbone, {args.size}x{args.size}, batch 1, fp32, '
-          f'{args.repeats} timed runs (best)\n')
-    print('| layout | train step (s) | train peak (GB) | inference (s) '
-          '| inference peak (GB) |')
-    print('|---|---|---|---|---|')
+    print(f'ViT-B backbone, {args.size}x{args.size}, batch 1, '
+          f'best of {args.repeats} timed runs\n')
+    print('| layout | mode | dtype | seconds | GFLOP/s | matmul GFLOP/s '
+          '| utilisation | peak memory (GB) |')
+    print('|---|---|---|---|---|---|---|---|', flush=True)
     for layout in args.layouts:
-        row = [layout]
-        for mode in ('train', 'infer'):
-            out = subprocess.run(
-                [sys.executable, __file__, '--one', layout, mode, '--size',
-                 str(args.size), '--repeats', str(args.repeats)],
-                check=True, capture_output=True, text=True).stdout
-            result = json.loads(out.strip().splitlines()[-1])
-            row += [f"{result['seconds']:.1f}", f"{result['peak_gb']:.2f}"]
-        print('| ' + ' | '.join(row) + ' |', flush=True)
+        for mode in args.modes:
+            for dtype in args.dtypes:
+                out = subprocess.run(
+                    [sys.executable, __file__, '--one', layout, mode, dtype,
+                     '--size', str(args.size), '--repeats',
+                     str(args.repeats)],
+                    check=True, capture_output=True, text=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                print(f"| {layout} | {mode} | {dtype} | {r['seconds']:.1f} "
+                      f"| {r['gflops']:.0f} | {r['matmul_gflops']:.0f} "
+                      f"| {r['utilisation']:.2f} | {r['peak_gb']:.2f} |",
+                      flush=True)
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ Two tables:
 
     python benchmarks/detector.py --infer
     python benchmarks/detector.py --toy-train [--checkpoint CKPT]
+        [--sampling-ratio 0]
 """
 import argparse
 import copy
@@ -146,13 +147,19 @@ def toy_batches(cfg: Config, count: int) -> List[dict]:
     ]
 
 
-def toy_train_breakdown(checkpoint: str, repeats: int) -> None:
+def toy_train_breakdown(checkpoint: str, repeats: int,
+                        sampling_ratio: int) -> None:
     from mmengine.runner import load_checkpoint
     cfg = Config.fromfile(f'{REPO_CONFIGS}/toy_vit_tiny_maskrcnn.py')
+    if sampling_ratio >= 0:
+        for key in ('bbox_roi_extractor', 'mask_roi_extractor'):
+            cfg.model.roi_head[key].roi_layer.sampling_ratio = sampling_ratio
     torch.manual_seed(0)
     batches = toy_batches(cfg, repeats + 1)
+    ratio = cfg.model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio
     print(f'Toy Mask R-CNN training step (batch '
-          f'{cfg.train_dataloader.batch_size}, 256 px), mean of {repeats}\n')
+          f'{cfg.train_dataloader.batch_size}, 256 px, RoIAlign '
+          f'sampling_ratio={ratio}), mean of {repeats}\n')
     print('| RoI extractor | step (s) | RoI extraction fwd+bwd (s) | share |')
     print('|---|---|---|---|')
     for extractor in ('SingleRoIExtractor', 'FusedRoIExtractor'):
@@ -214,10 +221,14 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--checkpoint', default='',
                         help='toy detector weights for --toy-train')
+    parser.add_argument('--sampling-ratio', type=int, default=-1,
+                        help='RoIAlign sampling ratio for --toy-train '
+                        "(default: the toy config's 2; 0 is mmdet's)")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     if args.toy_train:
-        toy_train_breakdown(args.checkpoint, args.repeats)
+        toy_train_breakdown(args.checkpoint, args.repeats,
+                            args.sampling_ratio)
     if args.infer:
         infer_breakdown(args.size, args.repeats)
     if not (args.infer or args.toy_train):

@@ -100,9 +100,9 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
-train_cfg = dict(max_epochs=8, val_interval=8)
+train_cfg = dict(max_epochs=10, val_interval=10)
 auto_scale_lr = dict(base_batch_size=4)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=4),
+    checkpoint=dict(interval=5),
     visualization=dict(draw=False))
