@@ -34,6 +34,9 @@ def _to_numpy(value):
 
 
 def _worker(rank, port, init_group, target, args, queue):
+    # The parent's OpenMP thread pool does not survive fork(): a parallel
+    # region in the child would wait for its threads forever.
+    torch.set_num_threads(1)
     try:
         os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
         if init_group:
