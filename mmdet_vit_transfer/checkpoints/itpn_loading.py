@@ -28,7 +28,7 @@ from ..models.layers.vit_geometry import resize_abs_pos_embed
 from .formats import convert_checkpoint
 from .itpn_formats import ITPN_FORMATS, PYRAMID_KEY
 from .loading import (ABS_POS_MODES, REL_POS_MODES, _check_keys,
-                      read_checkpoint)
+                      fit_abs_pos_mode, read_checkpoint)
 from .report import LoadReport
 
 if TYPE_CHECKING:
@@ -152,34 +152,8 @@ def _fit_pyramid(state, model, report: LoadReport) -> None:
 
 
 def _fit_abs_pos(state, model, mode: str, report: LoadReport) -> None:
-    ckpt = state.pop('absolute_pos_embed', None)
-    if model.absolute_pos_embed is None:
-        if mode not in ('auto', 'none'):
-            raise ValueError(f"abs_pos={mode!r}, but the model has no "
-                             f"absolute position embedding "
-                             f"(use_abs_pos=False): use 'none'")
-        mode = 'none'
-    elif mode == 'none':
-        raise ValueError("abs_pos='none' needs a model built with "
-                         "use_abs_pos=False")
-    elif mode == 'auto':
-        mode = 'random' if ckpt is None else 'pretrained'
-    if mode == 'pretrained':
-        if ckpt is None:
-            raise ValueError("abs_pos='pretrained', but the checkpoint has "
-                             "no absolute_pos_embed: use 'random'")
-        state['absolute_pos_embed'] = _fit_grid_embed(
-            ckpt, model.absolute_pos_embed.shape, report)
-        return
-    if ckpt is not None:
-        report.drop(f'absolute position embedding (abs_pos={mode!r})',
-                    'absolute_pos_embed')
-    if mode == 'random':
-        report.keep_at_init('absolute position embedding (random)',
-                            'absolute_pos_embed')
-        report.position['absolute'] = 'random init (the model init is kept)'
-    else:
-        report.position['absolute'] = 'none'
+    fit_abs_pos_mode(state, 'absolute_pos_embed', model.absolute_pos_embed,
+                     mode, report, _fit_grid_embed)
 
 
 def _fit_grid_embed(pos: torch.Tensor, shape: torch.Size,

@@ -220,8 +220,32 @@ def _fit_qkv_bias(state, model, report: LoadReport) -> None:
 
 def _fit_abs_pos(state, model, mode: str, has_table: bool,
                  report: LoadReport) -> None:
-    ckpt = state.pop('pos_embed', None)
-    if model.pos_embed is None:
+    fit_abs_pos_mode(state, 'pos_embed', model.pos_embed, mode, report,
+                     _fit_pos_embed, prefer_random=has_table,
+                     missing_hint=' (BEiT has none)')
+
+
+def fit_abs_pos_mode(state, key: str, model_embed: Optional[torch.Tensor],
+                     mode: str, report: LoadReport, fit,
+                     prefer_random: bool = False,
+                     missing_hint: str = '') -> None:
+    """Apply an ``abs_pos`` mode to the checkpoint's absolute position
+    embedding ``state[key]``, for any backbone.
+
+    Args:
+        state (dict): converted checkpoint, changed in place.
+        key (str): the embedding's key in ``state`` and in the model.
+        model_embed (Tensor | None): the model's embedding (None when it
+            is built without one).
+        mode (str): 'auto', 'pretrained', 'random' or 'none'.
+        report (LoadReport): receives what was done.
+        fit (callable): ``(ckpt_embed, model_shape, report) -> tensor``.
+        prefer_random (bool): 'auto' keeps the model init even when the
+            checkpoint has an embedding (BEiT-style relative tables).
+        missing_hint (str): appended to the error of a missing embedding.
+    """
+    ckpt = state.pop(key, None)
+    if model_embed is None:
         if mode not in ('auto', 'none'):
             raise ValueError(f"abs_pos={mode!r}, but the model has no "
                              f"absolute position embedding "
@@ -231,20 +255,17 @@ def _fit_abs_pos(state, model, mode: str, has_table: bool,
         raise ValueError("abs_pos='none' needs a model built with "
                          "use_abs_pos=False")
     elif mode == 'auto':
-        mode = 'random' if has_table or ckpt is None else 'pretrained'
+        mode = 'random' if prefer_random or ckpt is None else 'pretrained'
     if mode == 'pretrained':
         if ckpt is None:
-            raise ValueError("abs_pos='pretrained', but the checkpoint has "
-                             "no pos_embed (BEiT has none): use 'random'")
-        state['pos_embed'] = _fit_pos_embed(ckpt, model.pos_embed.shape,
-                                            report)
+            raise ValueError(f"abs_pos='pretrained', but the checkpoint has "
+                             f"no {key}{missing_hint}: use 'random'")
+        state[key] = fit(ckpt, model_embed.shape, report)
         return
     if ckpt is not None:
-        report.drop(f'absolute position embedding (abs_pos={mode!r})',
-                    'pos_embed')
+        report.drop(f'absolute position embedding (abs_pos={mode!r})', key)
     if mode == 'random':
-        report.keep_at_init('absolute position embedding (random)',
-                            'pos_embed')
+        report.keep_at_init('absolute position embedding (random)', key)
         report.position['absolute'] = 'random init (the model init is kept)'
     else:
         report.position['absolute'] = 'none'
