@@ -12,6 +12,7 @@ from mmdet_vit_transfer.models.layers.biased_attention import biased_attention
     ((2, 3, 50, 16), (1, 3, 50, 50)),   # one bias shared by all windows
     ((2, 3, 50, 16), (2, 3, 50, 50)),   # per-image bias (decomposed)
     ((1, 2, 37, 8), (1, 1, 37, 37)),    # one bias for all heads
+    ((1, 3, 50, 16), (1, 3, 50, 50)),   # global attention of one image
 ])
 @pytest.mark.parametrize('block_elements', [3000, 2**24])
 def test_matches_unfused_attention(shapes, block_elements, monkeypatch):

@@ -59,20 +59,28 @@ def test_abs_pos_embed_rejects_non_square():
 def brute_force_bias(table, hw):
     H, W = hw
     N = H * W
-    bias = torch.empty(table.shape[1], N, N)
+    rows = []
     for i in range(N):
         for j in range(N):
             dy = i // W - j // W
             dx = i % W - j % W
-            bias[:, i, j] = table[(dy + H - 1) * (2 * W - 1) + dx + W - 1]
-    return bias
+            rows.append(table[(dy + H - 1) * (2 * W - 1) + dx + W - 1])
+    return torch.stack(rows).T.reshape(table.shape[1], N, N)
 
 
-@pytest.mark.parametrize('hw', [(3, 3), (2, 5)])
+@pytest.mark.parametrize('hw', [(3, 3), (2, 5), (4, 1), (1, 1)])
 def test_relative_position_bias_matches_brute_force(hw):
-    table = torch.randn(relative_table_size(hw), 4)
-    assert torch.equal(relative_position_bias(table, hw, hw),
-                       brute_force_bias(table, hw))
+    table = torch.randn(relative_table_size(hw), 4, dtype=torch.float64,
+                        requires_grad=True)
+    bias = relative_position_bias(table, hw, hw)
+    expected = brute_force_bias(table, hw)
+    assert bias.is_contiguous()
+    assert torch.equal(bias, expected)
+    upstream = torch.randn_like(bias)
+    grad, = torch.autograd.grad(bias, table, upstream)
+    expected_grad, = torch.autograd.grad(expected, table, upstream)
+    torch.testing.assert_close(grad, expected_grad)
+    assert not grad[-3:].any()  # the cls rows are never read
 
 
 def test_relative_table_size_has_three_cls_rows():

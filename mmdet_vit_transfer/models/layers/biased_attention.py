@@ -6,9 +6,10 @@ bias always does: every block then stores its full ``(B, heads, N, N)``
 probabilities for the backward pass (800 MB per global block of ViT-B at
 1024 px) and runs several extra passes over them. :func:`biased_attention`
 keeps the fused CPU kernel for the forward pass and stores only its output
-and row log-sum-exp; the backward pass recomputes the probabilities a block
-of query rows at a time, as flash attention does, and also returns the
-gradient of the bias. Elsewhere (accelerators, a bias without grad) it is
+and row log-sum-exp; the backward pass recomputes the probabilities a few
+heads at a time, as flash attention does, and also returns the gradient of
+the bias, computed in place in its output when the bias is not broadcast
+(the global blocks' bias). Elsewhere (accelerators, a bias without grad) it is
 ``F.scaled_dot_product_attention`` itself.
 """
 from typing import Optional
@@ -43,37 +44,55 @@ class _BiasedAttention(torch.autograd.Function):
     def backward(ctx, grad_out):
         q, k, v, bias, out, lse = ctx.saved_tensors
         scale = ctx.scale
-        grad_out = grad_out.contiguous()
-        batch, heads, length = q.shape[:3]
+        batch, heads, q_len = q.shape[:3]
+        k_len = k.shape[2]
         # D_i = sum_j P_ij dP_ij = <dO_i, O_i>
-        delta = (grad_out.float() * out.float()).sum(-1)
-        grad_q = torch.empty_like(q)
-        grad_k = torch.zeros_like(k, dtype=torch.float32)
-        grad_v = torch.zeros_like(v, dtype=torch.float32)
-        grad_bias = torch.empty(
-            bias.shape[:2] + (length, k.shape[2]), dtype=bias.dtype)
-        rows = max(1, BLOCK_ELEMENTS // (batch * heads * k.shape[2]))
-        k_t, v_t = k.transpose(-1, -2), v.transpose(-1, -2)
-        for start in range(0, length, rows):
-            block = slice(start, min(start + rows, length))
-            q_b, do_b = q[:, :, block], grad_out[:, :, block]
-            scores = torch.matmul(q_b, k_t).float() * scale
-            scores += bias[:, :, block].float()
-            probs = torch.exp(scores - lse[:, :, block, None])
-            grad_v += torch.matmul(
-                probs.to(v.dtype).transpose(-1, -2), do_b).float()
-            grad_probs = torch.matmul(do_b, v_t).float()
-            # dS = P * (dP - D), in place over the probabilities.
-            grad_scores = probs.mul_(grad_probs.sub_(delta[:, :, block,
-                                                           None]))
-            grad_bias[:, :, block] = _reduce_to(grad_scores,
-                                                bias.shape).to(bias.dtype)
-            grad_scores = grad_scores.to(q.dtype)
-            grad_q[:, :, block] = torch.matmul(grad_scores, k) * scale
-            grad_k += torch.matmul(grad_scores.transpose(-1, -2),
-                                   q_b).float() * scale
-        return (grad_q, grad_k.to(k.dtype), grad_v.to(v.dtype), grad_bias,
-                None)
+        delta = (grad_out.float() * out.float()).sum(-1, keepdim=True)
+        grad_q, grad_k, grad_v = (torch.empty_like(t) for t in (q, k, v))
+        # A block holds whole (query x key) matrices of some heads of one
+        # image, or of all heads of some images: contiguous in a
+        # (batch, heads, ...) tensor, so that when the bias is not broadcast
+        # the scores are computed in place in the bias gradient.
+        matrix = q_len * k_len
+        head_step = min(heads, max(1, BLOCK_ELEMENTS // matrix))
+        batch_step = (max(1, BLOCK_ELEMENTS // (matrix * heads))
+                      if head_step == heads else 1)
+        in_place = (tuple(bias.shape[:2]) == (batch, heads)
+                    and bias.dtype == torch.float32)
+        grad_bias = (torch.empty if in_place else torch.zeros)(
+            bias.shape, dtype=torch.float32)
+        # Reused from block to block: fresh 64 MB blocks cost page faults.
+        buffers = torch.empty((1 if in_place else 2, batch_step * head_step,
+                               q_len, k_len))
+        for b in range(0, batch, batch_step):
+            for h in range(0, heads, head_step):
+                blk = (slice(b, b + batch_step), slice(h, h + head_step))
+                bias_blk = tuple(s if n > 1 else slice(None)
+                                 for s, n in zip(blk, bias.shape))
+                q_b, k_b, v_b, do_b = (t[blk].float().flatten(0, 1)
+                                       for t in (q, k, v, grad_out))
+                q_b = q_b * scale
+                n = q_b.shape[0]
+                scores = (grad_bias[blk] if in_place else buffers[0, :n].view(
+                    q[blk].shape[:2] + (q_len, k_len)))
+                # P = exp(q k^T * scale + bias - lse)
+                torch.sub(bias[bias_blk], lse[blk].unsqueeze(-1), out=scores)
+                probs = scores.view(n, q_len, k_len)
+                probs.baddbmm_(q_b, k_b.transpose(1, 2)).exp_()
+                grad_v[blk] = torch.bmm(probs.transpose(1, 2),
+                                        do_b).view_as(grad_v[blk])
+                # dS = P * (dP - D), in place over the probabilities.
+                grad_probs = torch.bmm(do_b, v_b.transpose(1, 2),
+                                       out=buffers[-1, :n])
+                grad_scores = probs.mul_(
+                    grad_probs.sub_(delta[blk].flatten(0, 1)))
+                if not in_place:
+                    grad_bias[bias_blk] += _reduce_to(scores, bias.shape)
+                grad_q[blk] = (torch.bmm(grad_scores, k_b) *
+                               scale).view_as(grad_q[blk])
+                grad_k[blk] = torch.bmm(grad_scores.transpose(1, 2),
+                                        q_b).view_as(grad_k[blk])
+        return grad_q, grad_k, grad_v, grad_bias.to(bias.dtype), None
 
 
 def biased_attention(q: torch.Tensor,

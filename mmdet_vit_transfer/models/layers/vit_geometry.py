@@ -1,7 +1,7 @@
 """Pure tensor functions for plain-ViT detection backbones.
 
 Everything here is stateless geometry: window partitioning, position-embedding
-resizing and relative-position indexing. The modules in
+resizing and relative-position biases. The modules in
 :mod:`mmdet_vit_transfer.models.backbones.plain_vit` only wire these together,
 and the tests check each one on its own.
 
@@ -100,29 +100,6 @@ def resize_abs_pos_embed(pos_embed: torch.Tensor, hw: Tuple[int, int],
     return grid.permute(0, 2, 3, 1)
 
 
-def relative_position_index(hw: Tuple[int, int]) -> torch.Tensor:
-    """BEiT-style index of every (query, key) pair into a relative table.
-
-    The table holds one row per 2-D offset, laid out as a
-    ``(2H - 1, 2W - 1)`` grid in row-major order, followed by
-    :data:`NUM_CLS_RELATIVE_ENTRIES` cls rows that detection never indexes.
-
-    Args:
-        hw (tuple): grid ``(H, W)`` of the tokens that attend to each other.
-
-    Returns:
-        LongTensor: ``(H * W, H * W)`` indices into the table.
-    """
-    H, W = hw
-    coords = torch.stack(
-        torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij'))
-    coords = coords.flatten(1)  # (2, N)
-    offsets = coords[:, :, None] - coords[:, None, :]  # (2, N, N)
-    dy = offsets[0] + H - 1
-    dx = offsets[1] + W - 1
-    return dy * (2 * W - 1) + dx
-
-
 def relative_table_size(hw: Tuple[int, int]) -> int:
     """Number of rows of a BEiT relative-position table for grid ``hw``."""
     H, W = hw
@@ -165,9 +142,56 @@ def resize_relative_table(table: torch.Tensor, src_hw: Tuple[int, int],
     return torch.cat([offsets, cls_rows], dim=0)
 
 
+class _OffsetGridToBias(torch.autograd.Function):
+    """``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``.
+
+    A gather through an ``(N, N)`` index needs an index tensor of ``N^2``
+    entries (134 MB at N = 4096), leaves a strided result that the fused
+    attention kernel reads slowly, and is a scatter-add in the backward
+    pass. Every query row of the bias is a window of the flipped offset
+    grid, so the forward pass copies windows into a contiguous result and
+    the backward pass adds them back, one row of queries at a time.
+    """
+
+    @staticmethod
+    def forward(ctx, grid):
+        heads = grid.shape[0]
+        H, W = (grid.shape[1] + 1) // 2, (grid.shape[2] + 1) // 2
+        ctx.hw = H, W
+        # Indexed by key - query offsets: flipped[h, a, c] is the bias for
+        # (y' - y, x' - x) = (a - H + 1, c - W + 1).
+        flipped = grid.flip(1, 2)
+        # rows[h, a, x, x'] = flipped[h, a, x' - x + W - 1]
+        rows = flipped.unfold(2, W, 1).flip(2)
+        bias = grid.new_empty(heads, H, W, H, W)
+        for y in range(H):
+            # (heads, y', x, x') -> (heads, x, y', x')
+            bias[:, y] = rows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2)
+        return bias.view(heads, H * W, H * W)
+
+    @staticmethod
+    def backward(ctx, grad):
+        H, W = ctx.hw
+        heads = grad.shape[0]
+        grad = grad.reshape(heads, H, W, H, W)
+        grad_rows = grad.new_zeros(heads, 2 * H - 1, W, W)
+        for y in range(H):
+            grad_rows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2).add_(
+                grad[:, y])
+        grad_flipped = grad.new_zeros(heads, 2 * H - 1, 2 * W - 1)
+        for x in range(W):
+            grad_flipped[..., W - 1 - x:2 * W - 1 - x].add_(grad_rows[:, :,
+                                                                      x])
+        return grad_flipped.flip(1, 2)
+
+
 def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
                            hw: Tuple[int, int]) -> torch.Tensor:
     """Additive attention bias from a BEiT relative-position table.
+
+    Query ``(y, x)`` and key ``(y', x')`` read the table's row for the offset
+    ``(y - y', x - x')``; the table's offset rows are a row-major
+    ``(2H - 1, 2W - 1)`` grid.
 
     Args:
         table (Tensor): ``(relative_table_size(table_hw), num_heads)``.
@@ -176,13 +200,12 @@ def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
             is resized when it differs from ``table_hw``.
 
     Returns:
-        Tensor: ``(num_heads, H * W, H * W)``.
+        Tensor: ``(num_heads, H * W, H * W)``, contiguous.
     """
     table = resize_relative_table(table, table_hw, hw)
-    index = relative_position_index(hw).to(table.device)
-    N = index.shape[0]
-    # (N*N, heads) -> (heads, N, N)
-    return table[index.view(-1)].view(N, N, -1).permute(2, 0, 1)
+    H, W = hw
+    grid = table[:-NUM_CLS_RELATIVE_ENTRIES].T.reshape(-1, 2 * H - 1, 2 * W - 1)
+    return _OffsetGridToBias.apply(grid)
 
 
 def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
