@@ -2,17 +2,15 @@
 
 HiViT keeps one relative-position table per attention block, laid out like
 BEiT's (one row per 2-D offset of a ``(2H - 1, 2W - 1)`` grid, row-major)
-but without BEiT's three cls rows. The functions here are the BEiT ones of
-:mod:`.vit_geometry` applied to such a table: the cls rows are appended as
-zeros, which no token-to-token index ever reads, and removed again.
+but without BEiT's three cls rows: the whole table is what
+:mod:`.vit_geometry` calls the offset rows.
 """
 import math
 from typing import Tuple
 
 import torch
 
-from .vit_geometry import (NUM_CLS_RELATIVE_ENTRIES, relative_position_bias,
-                           resize_relative_table)
+from .vit_geometry import offset_rows_bias, resize_offset_rows
 
 
 def hivit_table_size(hw: Tuple[int, int]) -> int:
@@ -35,18 +33,12 @@ def hivit_table_grid(num_rows: int) -> Tuple[int, int]:
     return side, side
 
 
-def _with_cls_rows(table: torch.Tensor) -> torch.Tensor:
-    """``(L, heads)`` -> ``(L + 3, heads)``: the BEiT layout, zero cls rows."""
-    return torch.cat(
-        [table, table.new_zeros(NUM_CLS_RELATIVE_ENTRIES, table.shape[1])])
-
-
 def resize_hivit_table(table: torch.Tensor, src_hw: Tuple[int, int],
                        dst_hw: Tuple[int, int]) -> torch.Tensor:
     """Resize a HiViT relative-position table to another grid.
 
     The offsets are treated as a ``(2H - 1, 2W - 1)`` image per head and
-    resized bicubically, as :func:`.vit_geometry.resize_relative_table` does.
+    resized bicubically (:func:`.vit_geometry.resize_offset_rows`).
 
     Args:
         table (Tensor): ``(hivit_table_size(src_hw), num_heads)``.
@@ -60,10 +52,7 @@ def resize_hivit_table(table: torch.Tensor, src_hw: Tuple[int, int],
         raise ValueError(
             f'a HiViT relative table for grid {tuple(src_hw)} has '
             f'{hivit_table_size(src_hw)} rows, got {table.shape[0]}')
-    if tuple(src_hw) == tuple(dst_hw):
-        return table
-    resized = resize_relative_table(_with_cls_rows(table), src_hw, dst_hw)
-    return resized[:-NUM_CLS_RELATIVE_ENTRIES]
+    return resize_offset_rows(table, src_hw, dst_hw)
 
 
 def hivit_relative_position_bias(table: torch.Tensor,
@@ -84,4 +73,4 @@ def hivit_relative_position_bias(table: torch.Tensor,
         raise ValueError(
             f'a HiViT relative table for grid {tuple(table_hw)} has '
             f'{hivit_table_size(table_hw)} rows, got {table.shape[0]}')
-    return relative_position_bias(_with_cls_rows(table), table_hw, hw)
+    return offset_rows_bias(resize_offset_rows(table, table_hw, hw), hw)

@@ -127,19 +127,40 @@ def resize_relative_table(table: torch.Tensor, src_hw: Tuple[int, int],
             f'{relative_table_size(src_hw)} rows, got {table.shape[0]}')
     if tuple(src_hw) == tuple(dst_hw):
         return table
-    num_heads = table.shape[1]
-    offsets, cls_rows = (table[:-NUM_CLS_RELATIVE_ENTRIES],
-                         table[-NUM_CLS_RELATIVE_ENTRIES:])
+    offsets = resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], src_hw,
+                                 dst_hw)
+    return torch.cat([offsets, table[-NUM_CLS_RELATIVE_ENTRIES:]], dim=0)
+
+
+def resize_offset_rows(offsets: torch.Tensor, src_hw: Tuple[int, int],
+                       dst_hw: Tuple[int, int]) -> torch.Tensor:
+    """Resize the offset rows of a relative-position table (BEiT's without
+    its cls rows, or HiViT's) to another grid.
+
+    The rows are treated as a ``(2H - 1, 2W - 1)`` image per head and
+    resized bicubically.
+
+    Args:
+        offsets (Tensor): ``((2H - 1) * (2W - 1), num_heads)`` for ``src_hw``.
+        src_hw (tuple): grid the rows were made for.
+        dst_hw (tuple): grid the result is for.
+
+    Returns:
+        Tensor: the rows for ``dst_hw``; ``offsets`` itself when the grids
+        are the same.
+    """
+    if tuple(src_hw) == tuple(dst_hw):
+        return offsets
+    num_heads = offsets.shape[1]
     # (Ls, heads) -> (1, heads, 2H-1, 2W-1)
-    offsets = offsets.T.reshape(1, num_heads, 2 * src_hw[0] - 1,
-                                2 * src_hw[1] - 1)
-    offsets = F.interpolate(
-        offsets,
+    grid = offsets.T.reshape(1, num_heads, 2 * src_hw[0] - 1,
+                             2 * src_hw[1] - 1)
+    grid = F.interpolate(
+        grid,
         size=(2 * dst_hw[0] - 1, 2 * dst_hw[1] - 1),
         mode='bicubic',
         align_corners=False)
-    offsets = offsets.reshape(num_heads, -1).T
-    return torch.cat([offsets, cls_rows], dim=0)
+    return grid.reshape(num_heads, -1).T
 
 
 class _OffsetGridToBias(torch.autograd.Function):
@@ -185,13 +206,29 @@ class _OffsetGridToBias(torch.autograd.Function):
         return grad_flipped.flip(1, 2)
 
 
+def offset_rows_bias(offsets: torch.Tensor,
+                     hw: Tuple[int, int]) -> torch.Tensor:
+    """Additive attention bias from the offset rows of a relative table.
+
+    Query ``(y, x)`` and key ``(y', x')`` read the row for the offset
+    ``(y - y', x - x')``; the rows are a row-major ``(2H - 1, 2W - 1)`` grid.
+
+    Args:
+        offsets (Tensor): ``((2H - 1) * (2W - 1), num_heads)``.
+        hw (tuple): grid ``(H, W)`` of the tokens that attend to each other.
+
+    Returns:
+        Tensor: ``(num_heads, H * W, H * W)``, contiguous.
+    """
+    H, W = hw
+    return _OffsetGridToBias.apply(offsets.T.reshape(-1, 2 * H - 1,
+                                                     2 * W - 1))
+
+
 def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
                            hw: Tuple[int, int]) -> torch.Tensor:
-    """Additive attention bias from a BEiT relative-position table.
-
-    Query ``(y, x)`` and key ``(y', x')`` read the table's row for the offset
-    ``(y - y', x - x')``; the table's offset rows are a row-major
-    ``(2H - 1, 2W - 1)`` grid.
+    """Additive attention bias from a BEiT relative-position table
+    (:func:`offset_rows_bias` of its offset rows; the cls rows are unused).
 
     Args:
         table (Tensor): ``(relative_table_size(table_hw), num_heads)``.
@@ -202,10 +239,13 @@ def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
     Returns:
         Tensor: ``(num_heads, H * W, H * W)``, contiguous.
     """
-    table = resize_relative_table(table, table_hw, hw)
-    H, W = hw
-    grid = table[:-NUM_CLS_RELATIVE_ENTRIES].T.reshape(-1, 2 * H - 1, 2 * W - 1)
-    return _OffsetGridToBias.apply(grid)
+    if table.shape[0] != relative_table_size(table_hw):
+        raise ValueError(
+            f'a relative table for grid {tuple(table_hw)} has '
+            f'{relative_table_size(table_hw)} rows, got {table.shape[0]}')
+    offsets = resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], table_hw,
+                                 hw)
+    return offset_rows_bias(offsets, hw)
 
 
 def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
