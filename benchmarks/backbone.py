@@ -20,25 +20,22 @@ import sys
 import time
 
 from mmdet_vit_transfer.analysis.attention_cost import (LAYOUTS,
-                                                        backbone_step,
-                                                        layout_kwargs)
+                                                        layout_kwargs,
+                                                        time_backbone)
 
 DEPTH = 12  # ViT-B
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def matmul_flops_per_second(dtype, n: int = 4096, repeats: int = 3) -> float:
     """Best FLOP/s of an ``n^3`` matrix product in ``dtype``."""
     import torch
     a, b = (torch.randn(n, n).to(dtype) for _ in range(2))
-    torch.mm(a, b)
-    return 2 * n**3 / min(
-        _timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    times = []
+    for _ in range(repeats + 1):  # the first one warms up
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times[1:])
 
 
 def forward_flops(model, x) -> float:
@@ -63,13 +60,8 @@ def measure(layout: str, mode: str, size: int, repeats: int,
     model.init_weights()
     x = torch.randn(1, 3, size, size)
 
-    def step():
-        with torch.autocast('cpu', dtype=dtype,
-                            enabled=dtype != torch.float32):
-            backbone_step(model, x, mode)
-
-    step()  # warm-up
-    seconds = min(_timed(step) for _ in range(repeats))
+    with torch.autocast('cpu', dtype=dtype, enabled=dtype != torch.float32):
+        seconds = time_backbone(model, x, mode, repeats)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     # Counted after the peak is read: tracing the model takes memory too.
     flops = forward_flops(model, x) * (3 if mode == 'train' else 1)
