@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from mmdet_vit_transfer.models.layers import biased_attention as module
-from mmdet_vit_transfer.models.layers.biased_attention import biased_attention
+from mmdet_vit_transfer.models.layers.biased_attention import (
+    QueryBlockedBias, biased_attention)
 
 
 @pytest.mark.parametrize('shapes', [
@@ -55,3 +56,44 @@ def test_bfloat16():
     torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.05)
     for g, w in zip((q.grad, k.grad, v.grad, bias.grad), want):
         torch.testing.assert_close(g, w, rtol=0.1, atol=0.1)
+
+
+def blocked(bias, block):
+    """``bias`` served ``block`` query rows at a time, as the backbone does."""
+
+    def make_rows(start, stop, out):
+        rows = bias[:, :, start:stop]
+        if out is None:
+            return rows.clone()
+        return out[:rows.numel()].view_as(rows).copy_(rows)
+
+    return QueryBlockedBias(make_rows, bias.shape[2], block)
+
+
+@pytest.mark.parametrize('block', [1, 7, 50, 64])
+def test_query_blocked_bias_matches_the_whole_bias(block):
+    q, k, v = (torch.randn(1, 3, 50, 16) for _ in range(3))
+    bias = torch.randn(1, 3, 50, 50)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    with torch.no_grad():
+        got = biased_attention(q, k, v, blocked(bias, block))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_query_blocked_bias_reuses_one_buffer():
+    bias = blocked(torch.randn(1, 2, 10, 10), 4)
+    pointers = {rows.data_ptr() for _, _, rows in bias.blocks()}
+    assert len(pointers) == 1
+    assert [(start, stop) for start, stop, _ in bias.blocks()] == \
+        [(0, 4), (4, 8), (8, 10)]
+
+
+def test_query_blocked_bias_refuses_autograd_and_other_lengths():
+    q, k, v = (torch.randn(1, 2, 10, 8, requires_grad=True) for _ in range(3))
+    bias = blocked(torch.randn(1, 2, 10, 10), 4)
+    with pytest.raises(RuntimeError, match='for inference'):
+        biased_attention(q, k, v, bias)
+    with torch.no_grad(), pytest.raises(ValueError, match='12 query rows'):
+        biased_attention(q, k, v, blocked(torch.randn(1, 2, 12, 12), 4))
+    with pytest.raises(ValueError, match='block must be >= 1'):
+        QueryBlockedBias(lambda *args: None, 10, 0)

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
+from mmdet_vit_transfer.models.backbones import plain_vit
 from mmdet_vit_transfer.models.backbones.plain_vit import ARCH_SETTINGS
+from mmdet_vit_transfer.models.layers.biased_attention import QueryBlockedBias
 from mmdet_vit_transfer.models.layers.vit_geometry import relative_position_bias
 
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
@@ -114,6 +116,27 @@ def test_shared_tables_feed_every_block_of_their_kind(monkeypatch):
     for ws, bias in seen:
         expected = expected_window if ws else expected_global
         assert torch.equal(bias[0], expected)
+
+
+@pytest.mark.parametrize('img_hw', [(128, 128), (96, 160)])
+def test_inference_serves_a_large_global_bias_by_query_rows(
+        img_hw, monkeypatch):
+    model = tiny_vit()
+    randomize_tables(model)
+    x = torch.randn(1, 3, *img_hw)
+    with torch.no_grad():
+        expected = model(x)
+        # Bias elements allowed in one block: the 8x8 global grid (2 heads)
+        # is now served a few grid rows at a time, the 4x4 windows whole.
+        monkeypatch.setattr(plain_vit, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
+        bias = model.rel_pos_global(tuple(s // 16 for s in img_hw))
+        assert isinstance(bias, QueryBlockedBias)
+        assert isinstance(model.rel_pos_window((4, 4)), torch.Tensor)
+        got = model(x)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # With autograd the bias is whole: its gradient needs all of it.
+    assert isinstance(model.rel_pos_global((8, 8)), torch.Tensor)
 
 
 def test_global_table_resized_for_other_grids():

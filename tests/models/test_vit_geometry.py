@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from mmdet_vit_transfer.models.layers.vit_geometry import (
-    decomposed_rel_pos_bias, relative_position_bias, relative_table_size,
-    resize_abs_pos_embed, resize_relative_table, window_partition,
-    window_unpartition)
+    decomposed_rel_pos_bias, offset_grid_bias_rows, relative_offset_grid,
+    relative_position_bias, relative_table_size, resize_abs_pos_embed,
+    resize_relative_table, window_partition, window_unpartition)
 
 
 @pytest.mark.parametrize('hw', [(64, 64), (13, 29), (14, 14), (1, 1)])
@@ -81,6 +81,22 @@ def test_relative_position_bias_matches_brute_force(hw):
     expected_grad, = torch.autograd.grad(expected, table, upstream)
     torch.testing.assert_close(grad, expected_grad)
     assert not grad[-3:].any()  # the cls rows are never read
+
+
+@pytest.mark.parametrize('hw', [(5, 3), (1, 4)])
+def test_bias_rows_are_the_rows_of_the_whole_bias(hw):
+    H, W = hw
+    table = torch.randn(relative_table_size(hw), 3, dtype=torch.float64)
+    whole = brute_force_bias(table, hw)
+    grid = relative_offset_grid(table, hw, hw)
+    buffer = torch.full((whole.numel(), ), float('nan'), dtype=whole.dtype)
+    for y0, y1 in [(0, H), (0, 1), (H - 1, H), (H // 2, H)]:
+        rows = offset_grid_bias_rows(grid, (y0, y1))
+        assert rows.is_contiguous()
+        assert torch.equal(rows, whole[:, y0 * W:y1 * W])
+        in_buffer = offset_grid_bias_rows(grid, (y0, y1), out=buffer)
+        assert in_buffer.data_ptr() == buffer.data_ptr()
+        assert torch.equal(in_buffer, whole[:, y0 * W:y1 * W])
 
 
 def test_relative_table_size_has_three_cls_rows():

@@ -11,13 +11,18 @@ heads at a time, as flash attention does, and also returns the gradient of
 the bias, computed in place in its output when the bias is not broadcast
 (the global blocks' bias). Elsewhere (accelerators, a bias without grad) it is
 ``F.scaled_dot_product_attention`` itself.
+
+At inference a bias too large to hold whole (the global blocks' 805 MB at
+1024 px) comes as a :class:`QueryBlockedBias`: attention then runs a block
+of query rows at a time, each block's bias rows made into one reused buffer.
 """
-from typing import Optional
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-#: Elements of one recomputed block of scores (64 MB in float32).
+#: Elements of one block of recomputed scores or of bias rows (64 MB in
+#: float32).
 BLOCK_ELEMENTS = 2**24
 
 
@@ -95,22 +100,77 @@ class _BiasedAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, grad_bias.to(bias.dtype), None
 
 
+class QueryBlockedBias:
+    """An additive bias ``(1, heads, N, N)`` made ``block`` query rows at a
+    time, for inference: only one block of it is ever held.
+
+    Args:
+        make_rows (callable): ``make_rows(start, stop, out)`` returns the
+            bias rows of queries ``start:stop`` as ``(1, heads, stop - start,
+            N)``, written into the buffer ``out`` (a flat tensor) when given.
+        num_queries (int): N.
+        block (int): query rows per block.
+    """
+
+    def __init__(self, make_rows: Callable[[int, int, Optional[torch.Tensor]],
+                                           torch.Tensor], num_queries: int,
+                 block: int):
+        if block < 1:
+            raise ValueError(f'block must be >= 1, got {block}')
+        self.make_rows = make_rows
+        self.num_queries = num_queries
+        self.block = block
+        # Shared by every block that attends with this bias: a fresh buffer
+        # per block of rows would page-fault its way through the whole bias.
+        self._buffer = None
+
+    def blocks(self) -> Iterator[Tuple[int, int, torch.Tensor]]:
+        """Yield ``(start, stop, rows)`` over all query rows; ``rows`` lives
+        in the shared buffer and is overwritten by the next block."""
+        for start in range(0, self.num_queries, self.block):
+            stop = min(start + self.block, self.num_queries)
+            rows = self.make_rows(start, stop, self._buffer)
+            if self._buffer is None:  # the first block is the largest
+                self._buffer = rows.view(-1)
+            yield start, stop, rows
+
+
+def _query_blocked_attention(q, k, v, bias: QueryBlockedBias, scale):
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        raise RuntimeError('a QueryBlockedBias is for inference: its rows '
+                           'are overwritten block by block, so autograd '
+                           'cannot keep them')
+    if bias.num_queries != q.shape[2]:
+        raise ValueError(f'the bias has {bias.num_queries} query rows, '
+                         f'the queries {q.shape[2]}')
+    out = torch.empty_like(q)
+    for start, stop, rows in bias.blocks():
+        out[:, :, start:stop] = F.scaled_dot_product_attention(
+            q[:, :, start:stop], k, v, attn_mask=rows.to(q.dtype),
+            scale=scale)
+    return out
+
+
 def biased_attention(q: torch.Tensor,
                      k: torch.Tensor,
                      v: torch.Tensor,
-                     bias: Optional[torch.Tensor],
+                     bias: Union[torch.Tensor, QueryBlockedBias, None],
                      scale: Optional[float] = None) -> torch.Tensor:
     """``softmax(q @ k^T * scale + bias) @ v``.
 
     Args:
         q, k, v (Tensor): ``(B, heads, N, head_dims)``.
-        bias (Tensor | None): additive bias of shape ``(B | 1, heads | 1,
-            N, N)``; may require grad.
+        bias (Tensor | QueryBlockedBias | None): additive bias of shape
+            ``(B | 1, heads | 1, N, N)``; may require grad. A
+            :class:`QueryBlockedBias` (inference only) attends a block of
+            query rows at a time.
         scale (float, optional): defaults to ``head_dims ** -0.5``.
 
     Returns:
         Tensor: ``(B, heads, N, head_dims)``.
     """
+    if isinstance(bias, QueryBlockedBias):
+        return _query_blocked_attention(q, k, v, bias, scale)
     fused = (bias is not None and bias.requires_grad and q.device.type == 'cpu'
              and torch.is_grad_enabled() and bias.dim() == 4
              and q.dtype in (torch.float32, torch.bfloat16))

@@ -8,7 +8,7 @@ and the tests check each one on its own.
 Token maps are channels-last, ``(B, H, W, C)``, as inside the transformer.
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -163,6 +163,43 @@ def resize_offset_rows(offsets: torch.Tensor, src_hw: Tuple[int, int],
     return grid.reshape(num_heads, -1).T
 
 
+def offset_grid_bias_rows(grid: torch.Tensor,
+                          rows: Tuple[int, int],
+                          out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Query rows ``rows = (y0, y1)`` of the bias of an offset grid.
+
+    ``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``
+    for ``y0 <= y < y1``: every query row of the bias is a window of the
+    flipped grid, copied into a contiguous result (no index tensor). Not
+    differentiable on its own (see :func:`offset_rows_bias`).
+
+    Args:
+        grid (Tensor): ``(num_heads, 2H - 1, 2W - 1)``.
+        rows (tuple): first and past-the-last grid row ``y`` of the queries.
+        out (Tensor, optional): contiguous tensor of at least
+            ``num_heads * (y1 - y0) * W * H * W`` elements to write into
+            (a buffer reused from call to call).
+
+    Returns:
+        Tensor: ``(num_heads, (y1 - y0) * W, H * W)``, contiguous.
+    """
+    heads = grid.shape[0]
+    H, W = (grid.shape[1] + 1) // 2, (grid.shape[2] + 1) // 2
+    y0, y1 = rows
+    # Indexed by key - query offsets: flipped[h, a, c] is the bias for
+    # (y' - y, x' - x) = (a - H + 1, c - W + 1).
+    flipped = grid.flip(1, 2)
+    # windows[h, a, x, x'] = flipped[h, a, x' - x + W - 1]
+    windows = flipped.unfold(2, W, 1).flip(2)
+    shape = (heads, y1 - y0, W, H, W)
+    bias = (grid.new_empty(shape) if out is None else
+            out.view(-1)[:math.prod(shape)].view(shape))
+    for y in range(y0, y1):
+        # (heads, y', x, x') -> (heads, x, y', x')
+        bias[:, y - y0] = windows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2)
+    return bias.view(heads, (y1 - y0) * W, H * W)
+
+
 class _OffsetGridToBias(torch.autograd.Function):
     """``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``.
 
@@ -176,19 +213,9 @@ class _OffsetGridToBias(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, grid):
-        heads = grid.shape[0]
         H, W = (grid.shape[1] + 1) // 2, (grid.shape[2] + 1) // 2
         ctx.hw = H, W
-        # Indexed by key - query offsets: flipped[h, a, c] is the bias for
-        # (y' - y, x' - x) = (a - H + 1, c - W + 1).
-        flipped = grid.flip(1, 2)
-        # rows[h, a, x, x'] = flipped[h, a, x' - x + W - 1]
-        rows = flipped.unfold(2, W, 1).flip(2)
-        bias = grid.new_empty(heads, H, W, H, W)
-        for y in range(H):
-            # (heads, y', x, x') -> (heads, x, y', x')
-            bias[:, y] = rows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2)
-        return bias.view(heads, H * W, H * W)
+        return offset_grid_bias_rows(grid, (0, H))
 
     @staticmethod
     def backward(ctx, grad):
@@ -225,10 +252,25 @@ def offset_rows_bias(offsets: torch.Tensor,
                                                      2 * W - 1))
 
 
+def relative_offset_grid(table: torch.Tensor, table_hw: Tuple[int, int],
+                         hw: Tuple[int, int]) -> torch.Tensor:
+    """The offset rows of a BEiT relative-position table, resized to the
+    token grid ``hw``, as a ``(num_heads, 2H - 1, 2W - 1)`` grid (the cls
+    rows are unused); :func:`offset_grid_bias_rows` turns it into bias
+    rows."""
+    if table.shape[0] != relative_table_size(table_hw):
+        raise ValueError(
+            f'a relative table for grid {tuple(table_hw)} has '
+            f'{relative_table_size(table_hw)} rows, got {table.shape[0]}')
+    offsets = resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], table_hw,
+                                 hw)
+    H, W = hw
+    return offsets.T.reshape(-1, 2 * H - 1, 2 * W - 1)
+
+
 def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
                            hw: Tuple[int, int]) -> torch.Tensor:
-    """Additive attention bias from a BEiT relative-position table
-    (:func:`offset_rows_bias` of its offset rows; the cls rows are unused).
+    """Additive attention bias from a BEiT relative-position table.
 
     Args:
         table (Tensor): ``(relative_table_size(table_hw), num_heads)``.
@@ -239,13 +281,7 @@ def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
     Returns:
         Tensor: ``(num_heads, H * W, H * W)``, contiguous.
     """
-    if table.shape[0] != relative_table_size(table_hw):
-        raise ValueError(
-            f'a relative table for grid {tuple(table_hw)} has '
-            f'{relative_table_size(table_hw)} rows, got {table.shape[0]}')
-    offsets = resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], table_hw,
-                                 hw)
-    return offset_rows_bias(offsets, hw)
+    return _OffsetGridToBias.apply(relative_offset_grid(table, table_hw, hw))
 
 
 def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
