@@ -58,6 +58,25 @@ def test_bfloat16():
         torch.testing.assert_close(g, w, rtol=0.1, atol=0.1)
 
 
+def test_bfloat16_queries_with_a_float32_bias():
+    # The backbone's shared tables give float32 biases under bf16 autocast:
+    # taken as they are, their gradient stays float32.
+    q, k, v = (torch.randn(1, 2, 40, 16, requires_grad=True)
+               for _ in range(3))
+    bias = torch.randn(1, 2, 40, 40, requires_grad=True)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    upstream = torch.randn_like(expected)
+    want = torch.autograd.grad(expected, (q, k, v, bias), upstream)
+    low = [t.detach().bfloat16().requires_grad_() for t in (q, k, v)]
+    got = biased_attention(*low, bias)
+    assert got.dtype == torch.bfloat16
+    grads = torch.autograd.grad(got, (*low, bias), upstream.bfloat16())
+    assert grads[3].dtype == torch.float32
+    torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.05)
+    for g, w in zip(grads, want):
+        torch.testing.assert_close(g.float(), w, rtol=0.1, atol=0.1)
+
+
 def blocked(bias, block):
     """``bias`` served ``block`` query rows at a time, as the backbone does."""
 

@@ -138,8 +138,6 @@ class Attention(nn.Module):
             rel = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
                                           (H, W))
             bias = rel if bias is None else bias + rel
-        if isinstance(bias, torch.Tensor):
-            bias = bias.to(q.dtype)
         x = biased_attention(q, k, v, bias)
         # (B, heads, N, hd) -> (B, H, W, C)
         x = x.transpose(1, 2).reshape(B, H, W, C)

@@ -161,7 +161,9 @@ def biased_attention(q: torch.Tensor,
     Args:
         q, k, v (Tensor): ``(B, heads, N, head_dims)``.
         bias (Tensor | QueryBlockedBias | None): additive bias of shape
-            ``(B | 1, heads | 1, N, N)``; may require grad. A
+            ``(B | 1, heads | 1, N, N)``; may require grad. The fused path
+            takes a float32 bias with bfloat16 q, k, v as it is (no copy,
+            and its gradient computed in place in float32). A
             :class:`QueryBlockedBias` (inference only) attends a block of
             query rows at a time.
         scale (float, optional): defaults to ``head_dims ** -0.5``.
@@ -173,8 +175,11 @@ def biased_attention(q: torch.Tensor,
         return _query_blocked_attention(q, k, v, bias, scale)
     fused = (bias is not None and bias.requires_grad and q.device.type == 'cpu'
              and torch.is_grad_enabled() and bias.dim() == 4
-             and q.dtype in (torch.float32, torch.bfloat16))
+             and q.dtype in (torch.float32, torch.bfloat16)
+             and bias.dtype in (torch.float32, q.dtype))
     if not fused:
+        if bias is not None and bias.is_floating_point():
+            bias = bias.to(q.dtype)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                               scale=scale)
     scale = q.shape[-1]**-0.5 if scale is None else scale
