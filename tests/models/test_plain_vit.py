@@ -4,7 +4,8 @@ import torch
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
 from mmdet_vit_transfer.models.backbones import plain_vit
 from mmdet_vit_transfer.models.backbones.plain_vit import ARCH_SETTINGS
-from mmdet_vit_transfer.models.layers.biased_attention import QueryBlockedBias
+from mmdet_vit_transfer.models.layers.biased_attention import (
+    QueryBlockedBias, biased_attention)
 from mmdet_vit_transfer.models.layers.vit_geometry import relative_position_bias
 
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
@@ -137,6 +138,25 @@ def test_inference_serves_a_large_global_bias_by_query_rows(
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # With autograd the bias is whole: its gradient needs all of it.
     assert isinstance(model.rel_pos_global((8, 8)), torch.Tensor)
+
+
+def test_bf16_autocast_keeps_the_shared_biases_float32(monkeypatch):
+    # The fused attention takes a float32 bias with bf16 queries as it is;
+    # a cast here would copy the global bias and its gradient every block.
+    model = tiny_vit()
+    seen = []
+
+    def spy(q, k, v, bias):
+        seen.append((q.dtype, bias.dtype))
+        return biased_attention(q, k, v, bias)
+
+    monkeypatch.setattr(plain_vit, 'biased_attention', spy)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(torch.randn(1, 3, 128, 128))
+    sum(o.float().sum() for o in outs).backward()
+    assert seen == [(torch.bfloat16, torch.float32)] * 8
+    assert model.rel_pos_global.relative_position_bias_table.grad.dtype == \
+        torch.float32
 
 
 def test_global_table_resized_for_other_grids():
