@@ -170,8 +170,9 @@ def offset_grid_bias_rows(grid: torch.Tensor,
 
     ``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``
     for ``y0 <= y < y1``: every query row of the bias is a window of the
-    flipped grid, copied into a contiguous result (no index tensor). Not
-    differentiable on its own (see :func:`offset_rows_bias`).
+    flipped grid, copied into a contiguous result (no index tensor).
+    Autograd would record every row copy: :func:`offset_rows_bias` is the
+    differentiable form.
 
     Args:
         grid (Tensor): ``(num_heads, 2H - 1, 2W - 1)``.
