@@ -2,9 +2,7 @@
 # the synthetic toy set (`python tools/make_toy_coco.py data/toy_coco`) in
 # minutes on a CPU. Same components as the paper-scale configs; smaller
 # widths, 256 px inputs, 32 sampled RoIs per image and lr 8e-4 at batch 4
-# (10 epochs at 4e-4 with 64 RoIs ended between 0.46 and 0.58 box AP over
-# four runs; these settings gave 0.58-0.65 over seeds 0-2, each step about
-# 13% cheaper).
+# (the runs that chose them: README, "The demo").
 _base_ = [
     './_base_/models/mask_rcnn_plain_vit_b.py',
     './_base_/datasets/coco_instance_lsj_1024.py',
