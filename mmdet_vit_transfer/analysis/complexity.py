@@ -56,10 +56,12 @@ def sdpa_activation_jit(inputs: List[Any], outputs: List[Any]) -> int:
 
 
 #: Traced attention operators: PyTorch's fused kernel and the package's
-#: biased attention (models/layers/biased_attention.py), traced as a Python
-#: autograd function when its bias requires grad. Both take q, k, v first.
+#: biased attention (models/layers/biased_attention.py), traced as Python
+#: autograd functions when its bias requires grad or is an offset grid. All
+#: take q, k, v first.
 ATTENTION_OPS = ('aten::scaled_dot_product_attention',
-                 'prim::PythonOp._BiasedAttention')
+                 'prim::PythonOp._BiasedAttention',
+                 'prim::PythonOp._GridBiasedAttention')
 
 
 def _quiet(analyzer):

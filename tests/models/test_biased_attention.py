@@ -5,8 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from mmdet_vit_transfer.models.layers import biased_attention as module
+from mmdet_vit_transfer.models.layers import vit_geometry
 from mmdet_vit_transfer.models.layers.biased_attention import (
-    QueryBlockedBias, biased_attention)
+    OffsetGridBias, biased_attention, grid_attention_bias)
+from mmdet_vit_transfer.models.layers.vit_geometry import offset_grid_bias
 
 
 @pytest.mark.parametrize('shapes', [
@@ -77,42 +79,98 @@ def test_bfloat16_queries_with_a_float32_bias():
         torch.testing.assert_close(g.float(), w, rtol=0.1, atol=0.1)
 
 
-def blocked(bias, block):
-    """``bias`` served ``block`` query rows at a time, as the backbone does."""
-
-    def make_rows(start, stop, out):
-        rows = bias[:, :, start:stop]
-        if out is None:
-            return rows.clone()
-        return out[:rows.numel()].view_as(rows).copy_(rows)
-
-    return QueryBlockedBias(make_rows, bias.shape[2], block)
+def grid_and_whole(heads, hw, requires_grad=True):
+    """An offset grid and the whole ``(1, heads, N, N)`` bias it stands
+    for, made by the differentiable reference."""
+    H, W = hw
+    grid = torch.randn(heads, 2 * H - 1, 2 * W - 1,
+                       requires_grad=requires_grad)
+    return grid, offset_grid_bias(grid).unsqueeze(0)
 
 
-@pytest.mark.parametrize('block', [1, 7, 50, 64])
-def test_query_blocked_bias_matches_the_whole_bias(block):
-    q, k, v = (torch.randn(1, 3, 50, 16) for _ in range(3))
-    bias = torch.randn(1, 3, 50, 50)
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    with torch.no_grad():
-        got = biased_attention(q, k, v, blocked(bias, block))
+@pytest.mark.parametrize('batch, hw', [(1, (5, 7)), (2, (4, 4)), (1, (1, 3))])
+@pytest.mark.parametrize('block_elements', [1, 2 * 3 * 7 * 35, 2**24])
+def test_offset_grid_bias_matches_the_whole_bias(batch, hw, block_elements,
+                                                 monkeypatch):
+    # Blocks of one grid row, of two, and all rows at once.
+    monkeypatch.setattr(module, 'BLOCK_ELEMENTS', block_elements)
+    n = hw[0] * hw[1]
+    q, k, v = (torch.randn(batch, 3, n, 16, requires_grad=True)
+               for _ in range(3))
+    grid, whole = grid_and_whole(3, hw)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=whole)
+    got = biased_attention(q, k, v, OffsetGridBias(grid))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    upstream = torch.randn_like(expected)
+    for g, e in zip(torch.autograd.grad(got, (q, k, v, grid), upstream),
+                    torch.autograd.grad(expected, (q, k, v, grid), upstream)):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            biased_attention(q, k, v, OffsetGridBias(grid)), expected,
+            rtol=1e-5, atol=1e-5)
 
 
-def test_query_blocked_bias_reuses_one_buffer():
-    bias = blocked(torch.randn(1, 2, 10, 10), 4)
-    pointers = {rows.data_ptr() for _, _, rows in bias.blocks()}
-    assert len(pointers) == 1
-    assert [(start, stop) for start, stop, _ in bias.blocks()] == \
-        [(0, 4), (4, 8), (8, 10)]
+def test_offset_grid_bias_is_never_made_whole_on_the_cpu(monkeypatch):
+    monkeypatch.setattr(module, 'BLOCK_ELEMENTS', 2 * 4 * 20)
+    q, k, v = (torch.randn(1, 2, 20, 8, requires_grad=True) for _ in range(3))
+    grid, _ = grid_and_whole(2, (4, 5))
+
+    def refuse(grid):
+        raise AssertionError('the whole bias was made')
+
+    monkeypatch.setattr(vit_geometry, '_OffsetGridToBias',
+                        type('Refuse', (), {'apply': staticmethod(refuse)}))
+    with torch.profiler.profile() as prof:
+        biased_attention(q, k, v, OffsetGridBias(grid)).sum().backward()
+    ops = {e.key for e in prof.key_averages()}
+    assert 'aten::_scaled_dot_product_attention_math' not in ops
+    assert grid.grad.shape == grid.shape
 
 
-def test_query_blocked_bias_refuses_autograd_and_other_lengths():
-    q, k, v = (torch.randn(1, 2, 10, 8, requires_grad=True) for _ in range(3))
-    bias = blocked(torch.randn(1, 2, 10, 10), 4)
-    with pytest.raises(RuntimeError, match='for inference'):
-        biased_attention(q, k, v, bias)
-    with torch.no_grad(), pytest.raises(ValueError, match='12 query rows'):
-        biased_attention(q, k, v, blocked(torch.randn(1, 2, 12, 12), 4))
-    with pytest.raises(ValueError, match='block must be >= 1'):
-        QueryBlockedBias(lambda *args: None, 10, 0)
+def test_offset_grid_bias_elsewhere_is_made_whole():
+    # float64 has no fused CPU kernel here: the bias is made whole and
+    # attention is PyTorch's own, with the same gradients.
+    q, k, v = (torch.randn(1, 2, 12, 8, dtype=torch.float64,
+                           requires_grad=True) for _ in range(3))
+    grid = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
+    whole = offset_grid_bias(grid).unsqueeze(0)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=whole)
+    got = biased_attention(q, k, v, OffsetGridBias(grid))
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(
+        torch.autograd.grad(got.sum(), grid)[0],
+        torch.autograd.grad(expected.sum(), grid)[0])
+
+
+def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries():
+    q, k, v = (torch.randn(1, 2, 20, 16, requires_grad=True)
+               for _ in range(3))
+    grid, whole = grid_and_whole(2, (4, 5), requires_grad=False)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=whole)
+    upstream = torch.randn_like(expected)
+    want = torch.autograd.grad(expected, (q, k, v), upstream)
+    low = [t.detach().bfloat16().requires_grad_() for t in (q, k, v)]
+    got = biased_attention(*low, OffsetGridBias(grid))
+    assert got.dtype == torch.bfloat16
+    grads = torch.autograd.grad(got, low, upstream.bfloat16())
+    torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.05)
+    for g, w in zip(grads, want):
+        assert g.dtype == torch.bfloat16
+        torch.testing.assert_close(g.float(), w, rtol=0.1, atol=0.1)
+
+
+def test_grid_attention_bias_is_whole_only_when_small(monkeypatch):
+    grid, whole = grid_and_whole(2, (3, 4))
+    assert torch.equal(grid_attention_bias(grid), whole)
+    monkeypatch.setattr(module, 'BLOCK_ELEMENTS', 2 * 12 * 12 - 1)
+    bias = grid_attention_bias(grid)
+    assert isinstance(bias, OffsetGridBias) and bias.hw == (3, 4)
+
+
+def test_offset_grid_bias_refuses_bad_grids_and_lengths():
+    with pytest.raises(ValueError, match=r'\(heads, 2H - 1, 2W - 1\)'):
+        OffsetGridBias(torch.zeros(2, 4, 5))
+    q, k, v = (torch.randn(1, 2, 10, 8) for _ in range(3))
+    with pytest.raises(ValueError, match='12 tokens, the queries have 10'):
+        biased_attention(q, k, v, OffsetGridBias(torch.zeros(2, 5, 7)))

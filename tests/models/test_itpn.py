@@ -18,8 +18,12 @@ from mmengine.structures import InstanceData
 from mmpretrain.models.backbones.hivit import Attention as HiViTAttention
 
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
-from mmdet_vit_transfer.models.backbones import ITPNHiViT
+from mmdet_vit_transfer.models.backbones import ITPNHiViT, itpn
 from mmdet_vit_transfer.models.backbones.itpn import ARCH_SETTINGS
+from mmdet_vit_transfer.models.layers import \
+    biased_attention as attention_module
+from mmdet_vit_transfer.models.layers.biased_attention import (
+    OffsetGridBias, grid_attention_bias)
 from mmdet_vit_transfer.models.layers.hivit_geometry import (
     hivit_relative_position_bias, hivit_table_grid, hivit_table_size,
     resize_hivit_table)
@@ -189,6 +193,35 @@ def test_forward_backward_and_checkpointing(rel_pos):
     for a, b in zip(results[0][0] + tuple(results[0][1]),
                     results[1][0] + tuple(results[1][1])):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_large_global_bias_is_served_by_query_rows(monkeypatch):
+    """The attention blocks' tables give an OffsetGridBias when the bias is
+    large: same outputs and gradients as with the whole bias."""
+    x = torch.randn(2, 3, 64, 96)  # a 4x6 grid at stride 16
+    model = tiny_itpn(rel_pos='table', drop_path_rate=0.0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'rel' in name:
+                p.normal_(std=0.5)
+    kinds, results = [], []
+
+    def spy(grid):
+        bias = grid_attention_bias(grid)
+        kinds.append(type(bias))
+        return bias
+
+    monkeypatch.setattr(itpn, 'grid_attention_bias', spy)
+    for block_elements in (2**24, 4 * 2 * 6 * 24):  # two grid rows
+        monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS',
+                            block_elements)
+        model.zero_grad()
+        outs = model(x)
+        sum((o * o).mean() for o in outs).backward()
+        results.append(outs + tuple(p.grad for p in model.parameters()))
+    assert kinds == [torch.Tensor] * 3 + [OffsetGridBias] * 3
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_random_init():

@@ -4,8 +4,10 @@ import torch
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
 from mmdet_vit_transfer.models.backbones import plain_vit
 from mmdet_vit_transfer.models.backbones.plain_vit import ARCH_SETTINGS
+from mmdet_vit_transfer.models.layers import \
+    biased_attention as attention_module
 from mmdet_vit_transfer.models.layers.biased_attention import (
-    QueryBlockedBias, biased_attention)
+    OffsetGridBias, biased_attention)
 from mmdet_vit_transfer.models.layers.vit_geometry import relative_position_bias
 
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
@@ -119,25 +121,34 @@ def test_shared_tables_feed_every_block_of_their_kind(monkeypatch):
         assert torch.equal(bias[0], expected)
 
 
+def outputs_and_grads(model, x):
+    model.zero_grad()
+    outs = model(x)
+    sum((o * o).sum() for o in outs).backward()
+    return outs, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
 @pytest.mark.parametrize('img_hw', [(128, 128), (96, 160)])
-def test_inference_serves_a_large_global_bias_by_query_rows(
-        img_hw, monkeypatch):
+def test_a_large_global_bias_is_served_by_query_rows(img_hw, monkeypatch):
     model = tiny_vit()
     randomize_tables(model)
-    x = torch.randn(1, 3, *img_hw)
-    with torch.no_grad():
-        expected = model(x)
-        # Bias elements allowed in one block: the 8x8 global grid (2 heads)
-        # is now served a few grid rows at a time, the 4x4 windows whole.
-        monkeypatch.setattr(plain_vit, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
-        bias = model.rel_pos_global(tuple(s // 16 for s in img_hw))
-        assert isinstance(bias, QueryBlockedBias)
-        assert isinstance(model.rel_pos_window((4, 4)), torch.Tensor)
-        got = model(x)
-    for a, b in zip(got, expected):
+    x = torch.randn(2, 3, *img_hw)
+    expected = outputs_and_grads(model, x)
+    # Bias elements allowed in one block: the 8x8 global grid (2 heads) is
+    # now served a few grid rows at a time, the 4x4 windows whole.
+    monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
+    bias = model.rel_pos_global(tuple(s // 16 for s in img_hw))
+    assert isinstance(bias, OffsetGridBias)
+    assert isinstance(model.rel_pos_window((4, 4)), torch.Tensor)
+    got = outputs_and_grads(model, x)
+    for a, b in zip(got[0], expected[0]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    # With autograd the bias is whole: its gradient needs all of it.
-    assert isinstance(model.rel_pos_global((8, 8)), torch.Tensor)
+    for name, grad in expected[1].items():
+        torch.testing.assert_close(got[1][name], grad, rtol=1e-4, atol=1e-5,
+                                   msg=name)
+    with torch.no_grad():
+        for a, b in zip(model(x), expected[0]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_bf16_autocast_keeps_the_shared_biases_float32(monkeypatch):
@@ -166,7 +177,10 @@ def test_global_table_resized_for_other_grids():
     assert outs[-1].shape == (1, 32, 6, 10)
 
 
-def test_with_cp_same_outputs_and_gradients():
+@pytest.mark.parametrize('block_elements', [2**24, 2 * 3 * 8 * 64])
+def test_with_cp_same_outputs_and_gradients(block_elements, monkeypatch):
+    # Also with the global bias served by query rows (an OffsetGridBias).
+    monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', block_elements)
     x = torch.randn(2, 3, 128, 128)
     plain = tiny_vit(drop_path_rate=0.0)
     randomize_tables(plain)

@@ -31,8 +31,8 @@ from mmpretrain.models.backbones.hivit import BlockWithRPE, PatchMerge
 from mmpretrain.models.necks.itpn_neck import PatchSplit
 from mmdet.registry import MODELS
 
-from ..layers.hivit_geometry import (hivit_relative_position_bias,
-                                     hivit_table_size)
+from ..layers.biased_attention import grid_attention_bias
+from ..layers.hivit_geometry import hivit_offset_grid, hivit_table_size
 from ..layers.vit_geometry import resize_abs_pos_embed
 from .plain_vit import Block
 
@@ -95,9 +95,9 @@ class HiViTBlock(Block):
         """Args: x ``(B, H, W, C)``. Returns the same shape."""
         bias = None
         if self.table_hw is not None:
-            bias = hivit_relative_position_bias(
-                self.attn.relative_position_bias_table, self.table_hw,
-                tuple(x.shape[1:3])).unsqueeze(0)
+            bias = grid_attention_bias(
+                hivit_offset_grid(self.attn.relative_position_bias_table,
+                                  self.table_hw, tuple(x.shape[1:3])))
         return super().forward(x, bias)
 
 

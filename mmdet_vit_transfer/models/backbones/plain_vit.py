@@ -23,14 +23,12 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmdet.registry import MODELS
 
-from ..layers.biased_attention import (BLOCK_ELEMENTS, QueryBlockedBias,
-                                       biased_attention)
+from ..layers.biased_attention import (OffsetGridBias, biased_attention,
+                                       grid_attention_bias)
 from ..layers.vit_geometry import (decomposed_rel_pos_bias,
-                                   offset_grid_bias_rows,
-                                   relative_offset_grid,
-                                   relative_position_bias,
-                                   relative_table_size, resize_abs_pos_embed,
-                                   window_partition, window_unpartition)
+                                   relative_offset_grid, relative_table_size,
+                                   resize_abs_pos_embed, window_partition,
+                                   window_unpartition)
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     'base': dict(embed_dims=768, depth=12, num_heads=12),
@@ -56,27 +54,14 @@ class RelativePositionTable(nn.Module):
             torch.zeros(relative_table_size(table_hw), num_heads))
 
     def forward(self,
-                hw: Tuple[int, int]) -> Union[torch.Tensor, QueryBlockedBias]:
-        """Bias ``(1, num_heads, H*W, H*W)`` for tokens on grid ``hw``.
-
-        Without autograd a bias of more than ``BLOCK_ELEMENTS`` comes as a
-        :class:`QueryBlockedBias` of whole grid rows of queries: inference
-        at 1024 px then holds 64 MB of it instead of 805 MB (ViT-B).
-        """
-        table = self.relative_position_bias_table
-        H, W = hw
-        num_heads, n = table.shape[1], H * W
-        if torch.is_grad_enabled() or num_heads * n * n <= BLOCK_ELEMENTS:
-            return relative_position_bias(table, self.table_hw,
-                                          hw).unsqueeze(0)
-        grid = relative_offset_grid(table, self.table_hw, hw)
-
-        def make_rows(start, stop, out):
-            return offset_grid_bias_rows(grid, (start // W, stop // W),
-                                         out).unsqueeze(0)
-
-        grid_rows = max(1, BLOCK_ELEMENTS // (num_heads * W * n))
-        return QueryBlockedBias(make_rows, n, grid_rows * W)
+                hw: Tuple[int, int]) -> Union[torch.Tensor, OffsetGridBias]:
+        """Bias ``(1, num_heads, H*W, H*W)`` for tokens on grid ``hw``;
+        one of more than ``BLOCK_ELEMENTS`` comes as an
+        :class:`OffsetGridBias`, never whole on the CPU (805 MB for ViT-B's
+        global blocks at 1024 px, and as much for its gradient)."""
+        return grid_attention_bias(
+            relative_offset_grid(self.relative_position_bias_table,
+                                 self.table_hw, hw))
 
 
 class Attention(nn.Module):
@@ -112,15 +97,18 @@ class Attention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * h - 1, head_dims))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * w - 1, head_dims))
 
-    def forward(self,
-                x: torch.Tensor,
-                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+            self,
+            x: torch.Tensor,
+            bias: Union[torch.Tensor, OffsetGridBias, None] = None
+    ) -> torch.Tensor:
         """Attend within each ``(H, W)`` map of ``x``.
 
         Args:
             x (Tensor): ``(B, H, W, C)``.
-            bias (Tensor | None): additive bias broadcastable to
-                ``(B, num_heads, H*W, H*W)`` (shared relative tables).
+            bias (Tensor | OffsetGridBias | None): additive bias
+                broadcastable to ``(B, num_heads, H*W, H*W)`` (shared
+                relative tables).
         """
         B, H, W, C = x.shape
         qkv_bias = None
@@ -137,6 +125,8 @@ class Attention(nn.Module):
             # As ViTDet: the bias is computed from the unscaled queries.
             rel = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
                                           (H, W))
+            if isinstance(bias, OffsetGridBias):
+                bias = bias.whole()
             bias = rel if bias is None else bias + rel
         x = biased_attention(q, k, v, bias)
         # (B, heads, N, hd) -> (B, H, W, C)
@@ -199,9 +189,11 @@ class Block(nn.Module):
         else:
             self.gamma_1 = self.gamma_2 = None
 
-    def forward(self,
-                x: torch.Tensor,
-                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+            self,
+            x: torch.Tensor,
+            bias: Union[torch.Tensor, OffsetGridBias, None] = None
+    ) -> torch.Tensor:
         """Args: x ``(B, H, W, C)``; bias for this block's attention."""
         shortcut = x
         x = self.norm1(x)

@@ -10,7 +10,8 @@ from typing import Tuple
 
 import torch
 
-from .vit_geometry import offset_rows_bias, resize_offset_rows
+from .vit_geometry import (offset_grid_bias, offset_rows_grid,
+                           resize_offset_rows)
 
 
 def hivit_table_size(hw: Tuple[int, int]) -> int:
@@ -55,22 +56,27 @@ def resize_hivit_table(table: torch.Tensor, src_hw: Tuple[int, int],
     return resize_offset_rows(table, src_hw, dst_hw)
 
 
-def hivit_relative_position_bias(table: torch.Tensor,
-                                 table_hw: Tuple[int, int],
-                                 hw: Tuple[int, int]) -> torch.Tensor:
-    """Additive attention bias from a HiViT relative-position table.
+def hivit_offset_grid(table: torch.Tensor, table_hw: Tuple[int, int],
+                      hw: Tuple[int, int]) -> torch.Tensor:
+    """A HiViT relative-position table, resized to the token grid ``hw``,
+    as the ``(num_heads, 2H - 1, 2W - 1)`` offset grid of its bias.
 
     Args:
         table (Tensor): ``(hivit_table_size(table_hw), num_heads)``.
         table_hw (tuple): grid the table was made for.
         hw (tuple): grid of the tokens that attend to each other; the table
             is resized when it differs from ``table_hw``.
-
-    Returns:
-        Tensor: ``(num_heads, H * W, H * W)``.
     """
     if table.shape[0] != hivit_table_size(table_hw):
         raise ValueError(
             f'a HiViT relative table for grid {tuple(table_hw)} has '
             f'{hivit_table_size(table_hw)} rows, got {table.shape[0]}')
-    return offset_rows_bias(resize_offset_rows(table, table_hw, hw), hw)
+    return offset_rows_grid(resize_offset_rows(table, table_hw, hw), hw)
+
+
+def hivit_relative_position_bias(table: torch.Tensor,
+                                 table_hw: Tuple[int, int],
+                                 hw: Tuple[int, int]) -> torch.Tensor:
+    """Additive attention bias ``(num_heads, H * W, H * W)`` from a HiViT
+    relative-position table (see :func:`hivit_offset_grid`)."""
+    return offset_grid_bias(hivit_offset_grid(table, table_hw, hw))

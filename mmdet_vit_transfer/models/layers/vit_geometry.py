@@ -163,42 +163,113 @@ def resize_offset_rows(offsets: torch.Tensor, src_hw: Tuple[int, int],
     return grid.reshape(num_heads, -1).T
 
 
-def offset_grid_bias_rows(grid: torch.Tensor,
-                          rows: Tuple[int, int],
-                          out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Query rows ``rows = (y0, y1)`` of the bias of an offset grid.
+def offset_grid_windows(grid: torch.Tensor) -> torch.Tensor:
+    """The windows of an offset grid that its bias rows are copied from.
 
-    ``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``
-    for ``y0 <= y < y1``: every query row of the bias is a window of the
-    flipped grid, copied into a contiguous result (no index tensor).
-    Autograd would record every row copy: :func:`offset_rows_bias` is the
-    differentiable form.
+    ``windows[h, a, x, x'] = grid[h, 2H - 2 - a, W - 1 + x - x']``: the
+    bias row of query ``(y, x)`` is ``windows[:, H - 1 - y:2H - 1 - y, x]``
+    (see :func:`windows_bias_rows`). Made once, it serves every block of
+    rows; :func:`offset_grid_grad` is its adjoint.
 
     Args:
         grid (Tensor): ``(num_heads, 2H - 1, 2W - 1)``.
-        rows (tuple): first and past-the-last grid row ``y`` of the queries.
-        out (Tensor, optional): contiguous tensor of at least
-            ``num_heads * (y1 - y0) * W * H * W`` elements to write into
-            (a buffer reused from call to call).
 
     Returns:
-        Tensor: ``(num_heads, (y1 - y0) * W, H * W)``, contiguous.
+        Tensor: ``(num_heads, 2H - 1, W, W)``, contiguous.
     """
-    heads = grid.shape[0]
-    H, W = (grid.shape[1] + 1) // 2, (grid.shape[2] + 1) // 2
+    W = (grid.shape[2] + 1) // 2
+    # flipped[h, a, c] is the bias for (y' - y, x' - x) = (a - H + 1,
+    # c - W + 1); windows[h, a, x, x'] = flipped[h, a, x' - x + W - 1].
+    return grid.flip(1, 2).unfold(2, W, 1).flip(2).contiguous()
+
+
+def windows_bias_rows(windows: torch.Tensor,
+                      rows: Tuple[int, int],
+                      out: Optional[torch.Tensor] = None,
+                      minus: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Query rows ``rows = (y0, y1)`` of the bias of an offset grid, from
+    its :func:`offset_grid_windows`.
+
+    ``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``
+    for ``y0 <= y < y1``, copied into a contiguous result (no index
+    tensor). Autograd would record every row copy: :func:`add_bias_rows_grad`
+    is the adjoint, and :func:`offset_grid_bias` the differentiable whole
+    bias.
+
+    Args:
+        windows (Tensor): ``(num_heads, 2H - 1, W, W)``.
+        rows (tuple): first and past-the-last grid row ``y`` of the queries.
+        out (Tensor, optional): contiguous tensor to write into (a buffer
+            reused from call to call), of at least as many elements as the
+            result.
+        minus (Tensor, optional): ``(B, num_heads, (y1 - y0) * W)``,
+            subtracted from each query's row as it is written (the rows of
+            ``B`` images then).
+
+    Returns:
+        Tensor: ``(num_heads, (y1 - y0) * W, H * W)``, contiguous; with
+        ``minus``, ``(B, num_heads, (y1 - y0) * W, H * W)``.
+    """
+    heads, H = windows.shape[0], (windows.shape[1] + 1) // 2
+    W = windows.shape[2]
     y0, y1 = rows
-    # Indexed by key - query offsets: flipped[h, a, c] is the bias for
-    # (y' - y, x' - x) = (a - H + 1, c - W + 1).
-    flipped = grid.flip(1, 2)
-    # windows[h, a, x, x'] = flipped[h, a, x' - x + W - 1]
-    windows = flipped.unfold(2, W, 1).flip(2)
-    shape = (heads, y1 - y0, W, H, W)
-    bias = (grid.new_empty(shape) if out is None else
+    lead = (heads, ) if minus is None else tuple(minus.shape[:2])
+    shape = lead + (y1 - y0, W, H, W)
+    if out is not None and out.numel() < math.prod(shape):
+        raise ValueError(f'rows {tuple(shape)} do not fit in a buffer of '
+                         f'{out.numel()} elements')
+    bias = (windows.new_empty(shape) if out is None else
             out.view(-1)[:math.prod(shape)].view(shape))
+    if minus is not None:
+        minus = minus.reshape(lead + (y1 - y0, W, 1, 1))
     for y in range(y0, y1):
         # (heads, y', x, x') -> (heads, x, y', x')
-        bias[:, y - y0] = windows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2)
-    return bias.view(heads, (y1 - y0) * W, H * W)
+        row = windows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2)
+        if minus is None:
+            bias[:, y - y0] = row
+        else:
+            torch.sub(row, minus[:, :, y - y0], out=bias[:, :, y - y0])
+    return bias.view(lead + ((y1 - y0) * W, H * W))
+
+
+def offset_grid_bias_rows(grid: torch.Tensor,
+                          rows: Tuple[int, int],
+                          out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Query rows ``rows = (y0, y1)`` of the bias of an offset grid
+    ``(num_heads, 2H - 1, 2W - 1)``: :func:`windows_bias_rows` of its
+    :func:`offset_grid_windows`."""
+    return windows_bias_rows(offset_grid_windows(grid), rows, out)
+
+
+def add_bias_rows_grad(grad_windows: torch.Tensor, grad: torch.Tensor,
+                       rows: Tuple[int, int]) -> None:
+    """Add the gradient of bias rows ``rows = (y0, y1)``, as made by
+    :func:`windows_bias_rows`, into the windows' gradient ``grad_windows``.
+
+    Args:
+        grad_windows (Tensor): ``(num_heads, 2H - 1, W, W)`` accumulator;
+            :func:`offset_grid_grad` turns it into the grid's gradient.
+        grad (Tensor): ``(num_heads, (y1 - y0) * W, H * W)``.
+        rows (tuple): the grid rows of the queries.
+    """
+    heads, _, W, _ = grad_windows.shape
+    H = (grad_windows.shape[1] + 1) // 2
+    y0, y1 = rows
+    grad = grad.reshape(heads, y1 - y0, W, H, W)
+    for y in range(y0, y1):
+        grad_windows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2).add_(
+            grad[:, y - y0])
+
+
+def offset_grid_grad(grad_windows: torch.Tensor) -> torch.Tensor:
+    """The offset grid's gradient ``(num_heads, 2H - 1, 2W - 1)`` from its
+    windows' gradient (the adjoint of :func:`offset_grid_windows`)."""
+    heads, rows, W, _ = grad_windows.shape
+    grad_flipped = grad_windows.new_zeros(heads, rows, 2 * W - 1)
+    for x in range(W):
+        grad_flipped[..., W - 1 - x:2 * W - 1 - x].add_(grad_windows[:, :,
+                                                                     x])
+    return grad_flipped.flip(1, 2)
 
 
 class _OffsetGridToBias(torch.autograd.Function):
@@ -221,22 +292,21 @@ class _OffsetGridToBias(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         H, W = ctx.hw
-        heads = grad.shape[0]
-        grad = grad.reshape(heads, H, W, H, W)
-        grad_rows = grad.new_zeros(heads, 2 * H - 1, W, W)
-        for y in range(H):
-            grad_rows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2).add_(
-                grad[:, y])
-        grad_flipped = grad.new_zeros(heads, 2 * H - 1, 2 * W - 1)
-        for x in range(W):
-            grad_flipped[..., W - 1 - x:2 * W - 1 - x].add_(grad_rows[:, :,
-                                                                      x])
-        return grad_flipped.flip(1, 2)
+        grad_windows = grad.new_zeros(grad.shape[0], 2 * H - 1, W, W)
+        add_bias_rows_grad(grad_windows, grad, (0, H))
+        return offset_grid_grad(grad_windows)
 
 
-def offset_rows_bias(offsets: torch.Tensor,
+def offset_grid_bias(grid: torch.Tensor) -> torch.Tensor:
+    """The whole bias ``(num_heads, H * W, H * W)`` of an offset grid
+    ``(num_heads, 2H - 1, 2W - 1)``, contiguous and differentiable."""
+    return _OffsetGridToBias.apply(grid)
+
+
+def offset_rows_grid(offsets: torch.Tensor,
                      hw: Tuple[int, int]) -> torch.Tensor:
-    """Additive attention bias from the offset rows of a relative table.
+    """The offset rows of a relative table as the ``(num_heads, 2H - 1,
+    2W - 1)`` grid of :func:`offset_grid_bias`.
 
     Query ``(y, x)`` and key ``(y', x')`` read the row for the offset
     ``(y - y', x - x')``; the rows are a row-major ``(2H - 1, 2W - 1)`` grid.
@@ -244,13 +314,9 @@ def offset_rows_bias(offsets: torch.Tensor,
     Args:
         offsets (Tensor): ``((2H - 1) * (2W - 1), num_heads)``.
         hw (tuple): grid ``(H, W)`` of the tokens that attend to each other.
-
-    Returns:
-        Tensor: ``(num_heads, H * W, H * W)``, contiguous.
     """
     H, W = hw
-    return _OffsetGridToBias.apply(offsets.T.reshape(-1, 2 * H - 1,
-                                                     2 * W - 1))
+    return offsets.T.reshape(-1, 2 * H - 1, 2 * W - 1)
 
 
 def relative_offset_grid(table: torch.Tensor, table_hw: Tuple[int, int],
@@ -263,10 +329,9 @@ def relative_offset_grid(table: torch.Tensor, table_hw: Tuple[int, int],
         raise ValueError(
             f'a relative table for grid {tuple(table_hw)} has '
             f'{relative_table_size(table_hw)} rows, got {table.shape[0]}')
-    offsets = resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], table_hw,
-                                 hw)
-    H, W = hw
-    return offsets.T.reshape(-1, 2 * H - 1, 2 * W - 1)
+    return offset_rows_grid(
+        resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], table_hw, hw),
+        hw)
 
 
 def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
@@ -282,7 +347,7 @@ def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
     Returns:
         Tensor: ``(num_heads, H * W, H * W)``, contiguous.
     """
-    return _OffsetGridToBias.apply(relative_offset_grid(table, table_hw, hw))
+    return offset_grid_bias(relative_offset_grid(table, table_hw, hw))
 
 
 def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
