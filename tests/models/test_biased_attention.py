@@ -60,9 +60,12 @@ def test_bfloat16():
         torch.testing.assert_close(g, w, rtol=0.1, atol=0.1)
 
 
-def test_bfloat16_queries_with_a_float32_bias():
+@pytest.mark.parametrize('native', [True, False])
+def test_bfloat16_queries_with_a_float32_bias(native, monkeypatch):
     # The backbone's shared tables give float32 biases under bf16 autocast:
-    # taken as they are, their gradient stays float32.
+    # taken as they are, their gradient stays float32. With native bf16
+    # the backward pass's products with P and dS run in bf16.
+    monkeypatch.setattr(module, 'has_native_bfloat16', lambda: native)
     q, k, v = (torch.randn(1, 2, 40, 16, requires_grad=True)
                for _ in range(3))
     bias = torch.randn(1, 2, 40, 40, requires_grad=True)
@@ -92,8 +95,10 @@ def grid_and_whole(heads, hw, requires_grad=True):
 @pytest.mark.parametrize('block_elements', [1, 2 * 3 * 7 * 35, 2**24])
 def test_offset_grid_bias_matches_the_whole_bias(batch, hw, block_elements,
                                                  monkeypatch):
-    # Blocks of one grid row, of two, and all rows at once.
+    # Forward calls of one grid row of queries, of two or three, or of all
+    # rows; backward blocks of one head, of the heads of one image, or all.
     monkeypatch.setattr(module, 'BLOCK_ELEMENTS', block_elements)
+    monkeypatch.setattr(module, 'MIN_QUERIES_PER_CALL', 1)
     n = hw[0] * hw[1]
     q, k, v = (torch.randn(batch, 3, n, 16, requires_grad=True)
                for _ in range(3))
@@ -143,7 +148,10 @@ def test_offset_grid_bias_elsewhere_is_made_whole():
         torch.autograd.grad(expected.sum(), grid)[0])
 
 
-def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries():
+@pytest.mark.parametrize('native', [True, False])
+def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries(
+        native, monkeypatch):
+    monkeypatch.setattr(module, 'has_native_bfloat16', lambda: native)
     q, k, v = (torch.randn(1, 2, 20, 16, requires_grad=True)
                for _ in range(3))
     grid, whole = grid_and_whole(2, (4, 5), requires_grad=False)

@@ -212,6 +212,7 @@ def test_a_large_global_bias_is_served_by_query_rows(monkeypatch):
         return bias
 
     monkeypatch.setattr(itpn, 'grid_attention_bias', spy)
+    monkeypatch.setattr(attention_module, 'MIN_QUERIES_PER_CALL', 1)
     for block_elements in (2**24, 4 * 2 * 6 * 24):  # two grid rows
         monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS',
                             block_elements)

@@ -137,6 +137,7 @@ def test_a_large_global_bias_is_served_by_query_rows(img_hw, monkeypatch):
     # Bias elements allowed in one block: the 8x8 global grid (2 heads) is
     # now served a few grid rows at a time, the 4x4 windows whole.
     monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
+    monkeypatch.setattr(attention_module, 'MIN_QUERIES_PER_CALL', 1)
     bias = model.rel_pos_global(tuple(s // 16 for s in img_hw))
     assert isinstance(bias, OffsetGridBias)
     assert isinstance(model.rel_pos_window((4, 4)), torch.Tensor)

@@ -23,16 +23,13 @@ from mmengine.optim import AmpOptimWrapper as MMEngineAmpOptimWrapper
 from mmengine.optim import OptimWrapper
 from mmdet.registry import OPTIM_WRAPPERS
 
+from ...utils.cpu import has_native_bfloat16
+
 
 def has_accelerator() -> bool:
     """Whether mmengine's own ``AmpOptimWrapper`` can run here."""
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
-
-
-def has_native_bfloat16() -> bool:
-    """Whether oneDNN has bfloat16 matrix kernels for this CPU."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def to_float32(outputs):

@@ -24,6 +24,7 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from ...utils.cpu import has_native_bfloat16
 from .vit_geometry import (add_bias_rows_grad, offset_grid_bias,
                            offset_grid_grad, offset_grid_windows,
                            windows_bias_rows)
@@ -31,6 +32,10 @@ from .vit_geometry import (add_bias_rows_grad, offset_grid_bias,
 #: Elements of one block of recomputed scores or of bias rows (64 MB in
 #: float32).
 BLOCK_ELEMENTS = 2**24
+#: Queries per call of the flash kernel when attending an
+#: :class:`OffsetGridBias`: it ran calls of 320 queries 20% slower than of
+#: 1024 or more (ViT-B, 4096 keys; 201 MB of bias rows then).
+MIN_QUERIES_PER_CALL = 1024
 
 _flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 
@@ -44,20 +49,91 @@ def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return grad.sum(dims, keepdim=True) if dims else grad
 
 
-def _block_backward(probs, q_b, k_b, v_b, do_b, delta_b, grad_probs):
+def _block_backward(probs, q_b, k_b, v_b, do_b, delta_b, grad_probs,
+                    low=None):
     """Attention backward for one block of ``n`` (query x key) matrices,
     all float32 and 3-d: ``probs`` holds ``bias - lse`` and is overwritten
     with the scores' gradient; ``q_b`` is scaled; ``grad_probs`` is a buffer
     shaped like ``probs``. Returns the gradients of ``q_b``, ``k_b`` and
-    ``v_b``."""
+    ``v_b``.
+
+    ``low``, for bfloat16 inputs: ``(q_b, k_b, do_b)`` in bfloat16 and a
+    bfloat16 buffer shaped like ``probs``. The three products with the
+    probabilities and their gradient then run in bfloat16 (accumulating in
+    float32, as flash attention does); the scores and ``dP``, which the
+    softmax's gradient subtracts from each other, stay float32.
+    """
     # P = exp(q k^T * scale + bias - lse)
     probs.baddbmm_(q_b, k_b.transpose(1, 2)).exp_()
-    grad_v = torch.bmm(probs.transpose(1, 2), do_b)
+    if low is not None:
+        q_b, k_b, do_low, low_probs = low
+        grad_v = torch.bmm(low_probs.copy_(probs).transpose(1, 2), do_low)
+    else:
+        grad_v = torch.bmm(probs.transpose(1, 2), do_b)
     # dS = P * (dP - D), in place over the probabilities.
     torch.bmm(do_b, v_b.transpose(1, 2), out=grad_probs)
     grad_scores = probs.mul_(grad_probs.sub_(delta_b))
+    if low is not None:
+        grad_scores = low_probs.copy_(grad_scores)
     return (torch.bmm(grad_scores, k_b),
             torch.bmm(grad_scores.transpose(1, 2), q_b), grad_v)
+
+
+def _attention_backward(saved, grad_out, scale, start_scores, take_scores):
+    """The backward pass of biased attention, by blocks of whole (query x
+    key) matrices: some heads of one image, or all heads of some images.
+
+    Args:
+        saved (tuple): ``q, k, v, out, lse`` of the forward pass.
+        grad_out (Tensor): gradient of ``out``.
+        scale (float): the scores' scale.
+        start_scores (callable): ``start_scores(block, buffer)`` returns the
+            block's ``(images, heads, N, N)`` float32 scores holding ``bias
+            - lse``, written into ``buffer`` (a flat float32 tensor of the
+            block's size) or elsewhere; ``block`` is a ``(slice, slice)``
+            of images and heads.
+        take_scores (callable): ``take_scores(block, grad_scores)`` takes
+            the block's scores' gradient (the bias's), in the same tensor.
+
+    Returns:
+        tuple: the gradients of ``q``, ``k`` and ``v``.
+    """
+    q, k, v, out, lse = saved
+    batch, heads, q_len = q.shape[:3]
+    k_len = k.shape[2]
+    delta = _delta(grad_out, out)
+    grad_q, grad_k, grad_v = (torch.empty_like(t) for t in (q, k, v))
+    matrix = q_len * k_len
+    head_step = min(heads, max(1, BLOCK_ELEMENTS // matrix))
+    batch_step = (max(1, BLOCK_ELEMENTS // (matrix * heads))
+                  if head_step == heads else 1)
+    # Reused from block to block: fresh 64 MB blocks cost page faults.
+    size = batch_step * head_step * matrix
+    buffers = torch.empty((2, size))
+    low = q.dtype == torch.bfloat16 and has_native_bfloat16()
+    low_buffer = torch.empty(size, dtype=torch.bfloat16) if low else None
+    for b in range(0, batch, batch_step):
+        for h in range(0, heads, head_step):
+            blk = (slice(b, b + batch_step), slice(h, h + head_step))
+            scores = start_scores(blk, buffers[0])
+            n = scores.shape[0] * scores.shape[1]
+            q_b, k_b, v_b, do_b = (t[blk].float().flatten(0, 1)
+                                   for t in (q, k, v, grad_out))
+            q_b = q_b * scale
+            lows = None
+            if low:
+                lows = (q_b.bfloat16(), k[blk].flatten(0, 1),
+                        grad_out[blk].flatten(0, 1),
+                        low_buffer[:n * matrix].view(n, q_len, k_len))
+            grads = _block_backward(scores.view(n, q_len, k_len), q_b, k_b,
+                                    v_b, do_b, delta[blk].flatten(0, 1),
+                                    buffers[1, :n * matrix].view(
+                                        n, q_len, k_len), lows)
+            take_scores(blk, scores)
+            grad_q[blk] = (grads[0] * scale).view_as(grad_q[blk])
+            grad_k[blk] = grads[1].view_as(grad_k[blk])
+            grad_v[blk] = grads[2].view_as(grad_v[blk])
+    return grad_q, grad_k, grad_v
 
 
 def _delta(grad_out, out):
@@ -77,47 +153,32 @@ class _BiasedAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v, bias, out, lse = ctx.saved_tensors
-        scale = ctx.scale
-        batch, heads, q_len = q.shape[:3]
-        k_len = k.shape[2]
-        delta = _delta(grad_out, out)
-        grad_q, grad_k, grad_v = (torch.empty_like(t) for t in (q, k, v))
-        # A block holds whole (query x key) matrices of some heads of one
-        # image, or of all heads of some images: contiguous in a
-        # (batch, heads, ...) tensor, so that when the bias is not broadcast
-        # the scores are computed in place in the bias gradient.
-        matrix = q_len * k_len
-        head_step = min(heads, max(1, BLOCK_ELEMENTS // matrix))
-        batch_step = (max(1, BLOCK_ELEMENTS // (matrix * heads))
-                      if head_step == heads else 1)
-        in_place = (tuple(bias.shape[:2]) == (batch, heads)
+        # Unless the bias is broadcast, the scores are computed in place in
+        # its gradient.
+        in_place = (tuple(bias.shape[:2]) == tuple(q.shape[:2])
                     and bias.dtype == torch.float32)
         grad_bias = (torch.empty if in_place else torch.zeros)(
             bias.shape, dtype=torch.float32)
-        # Reused from block to block: fresh 64 MB blocks cost page faults.
-        buffers = torch.empty((1 if in_place else 2, batch_step * head_step,
-                               q_len, k_len))
-        for b in range(0, batch, batch_step):
-            for h in range(0, heads, head_step):
-                blk = (slice(b, b + batch_step), slice(h, h + head_step))
-                bias_blk = tuple(s if n > 1 else slice(None)
-                                 for s, n in zip(blk, bias.shape))
-                q_b, k_b, v_b, do_b = (t[blk].float().flatten(0, 1)
-                                       for t in (q, k, v, grad_out))
-                n = q_b.shape[0]
-                scores = (grad_bias[blk] if in_place else buffers[0, :n].view(
-                    q[blk].shape[:2] + (q_len, k_len)))
-                torch.sub(bias[bias_blk], lse[blk].unsqueeze(-1), out=scores)
-                grads = _block_backward(scores.view(n, q_len, k_len),
-                                        q_b * scale, k_b, v_b, do_b,
-                                        delta[blk].flatten(0, 1),
-                                        buffers[-1, :n])
-                if not in_place:
-                    grad_bias[bias_blk] += _reduce_to(scores, bias.shape)
-                grad_q[blk] = (grads[0] * scale).view_as(grad_q[blk])
-                grad_k[blk] = grads[1].view_as(grad_k[blk])
-                grad_v[blk] = grads[2].view_as(grad_v[blk])
-        return grad_q, grad_k, grad_v, grad_bias.to(bias.dtype), None
+
+        def bias_block(blk):
+            return tuple(s if n > 1 else slice(None)
+                         for s, n in zip(blk, bias.shape))
+
+        def start_scores(blk, buffer):
+            shape = q[blk].shape[:2] + (q.shape[2], k.shape[2])
+            scores = (grad_bias[blk] if in_place else
+                      buffer[:math.prod(shape)].view(shape))
+            return torch.sub(bias[bias_block(blk)], lse[blk].unsqueeze(-1),
+                             out=scores)
+
+        def take_scores(blk, grad_scores):
+            if not in_place:
+                grad_bias[bias_block(blk)] += _reduce_to(
+                    grad_scores, bias.shape)
+
+        grads = _attention_backward((q, k, v, out, lse), grad_out,
+                                    ctx.scale, start_scores, take_scores)
+        return (*grads, grad_bias.to(bias.dtype), None)
 
 
 class OffsetGridBias:
@@ -159,11 +220,13 @@ def grid_attention_bias(
     return bias.whole() if grid.shape[0] * n * n <= BLOCK_ELEMENTS else bias
 
 
-def _rows_per_block(hw, matrices):
-    """Grid rows of queries per block: ``matrices`` (images x heads) rows of
-    all keys in ``BLOCK_ELEMENTS``."""
+def _rows_per_call(hw, matrices):
+    """Grid rows of queries per call of the flash kernel: ``matrices``
+    (images x heads) rows of all keys in ``BLOCK_ELEMENTS``, or
+    ``MIN_QUERIES_PER_CALL`` queries."""
     H, W = hw
-    return min(H, max(1, BLOCK_ELEMENTS // (matrices * W * H * W)))
+    return min(H, max(1, BLOCK_ELEMENTS // (matrices * W * H * W),
+                      -(-MIN_QUERIES_PER_CALL // W)))
 
 
 class _GridBiasedAttention(torch.autograd.Function):
@@ -172,7 +235,7 @@ class _GridBiasedAttention(torch.autograd.Function):
     def forward(ctx, q, k, v, grid, scale):
         bias = OffsetGridBias(grid)
         (H, W), (batch, heads) = bias.hw, q.shape[:2]
-        step = _rows_per_block(bias.hw, batch * heads)
+        step = _rows_per_call(bias.hw, batch * heads)
         out = torch.empty_like(q)
         lse = q.new_empty(q.shape[:3], dtype=torch.float32)
         windows = offset_grid_windows(grid)
@@ -191,39 +254,25 @@ class _GridBiasedAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v, grid, out, lse = ctx.saved_tensors
-        scale = ctx.scale
-        (H, W), (batch, heads, n) = OffsetGridBias(grid).hw, q.shape[:3]
-        step = _rows_per_block((H, W), batch * heads)
-        delta = _delta(grad_out, out)
-        k32, v32 = (t.float().flatten(0, 1) for t in (k, v))
-        grad_q = torch.empty_like(q)
-        grad_k, grad_v = torch.zeros_like(k32), torch.zeros_like(v32)
-        grad_windows = torch.zeros((heads, 2 * H - 1, W, W))
+        H, W = OffsetGridBias(grid).hw
         windows = offset_grid_windows(grid)
-        # Reused from block to block: fresh 64 MB blocks cost page faults.
-        buffers = torch.empty((2, batch * heads * step * W * n))
-        for y0 in range(0, H, step):
-            y1 = min(y0 + step, H)
-            s, m = slice(y0 * W, y1 * W), (y1 - y0) * W
+        grad_windows = torch.zeros((grid.shape[0], 2 * H - 1, W, W))
+
+        def start_scores(blk, buffer):
             # bias - lse, written with the bias rows
-            probs = windows_bias_rows(windows, (y0, y1), buffers[0],
-                                      minus=lse[:, :, s])
-            q_b, do_b = (t[:, :, s].float().flatten(0, 1)
-                         for t in (q, grad_out))
-            grads = _block_backward(
-                probs.view(-1, m, n), q_b * scale, k32, v32, do_b,
-                delta[:, :, s].flatten(0, 1),
-                buffers[1, :probs.numel()].view(-1, m, n))
+            return windows_bias_rows(windows[blk[1]], (0, H), buffer,
+                                     minus=lse[blk])
+
+        def take_scores(blk, grad_scores):
             if ctx.needs_input_grad[3]:
-                add_bias_rows_grad(grad_windows,
-                                   probs.sum(0) if batch > 1 else probs[0],
-                                   (y0, y1))
-            grad_q[:, :, s] = (grads[0] * scale).view(batch, heads, m, -1)
-            grad_k += grads[1]
-            grad_v += grads[2]
-        return (grad_q, grad_k.view_as(k).to(k.dtype),
-                grad_v.view_as(v).to(v.dtype),
-                offset_grid_grad(grad_windows).to(grid.dtype), None)
+                add_bias_rows_grad(
+                    grad_windows[blk[1]], grad_scores[0] if
+                    grad_scores.shape[0] == 1 else grad_scores.sum(0),
+                    (0, H))
+
+        grads = _attention_backward((q, k, v, out, lse), grad_out,
+                                    ctx.scale, start_scores, take_scores)
+        return (*grads, offset_grid_grad(grad_windows).to(grid.dtype), None)
 
 
 def _scale(q, scale):
