@@ -171,6 +171,33 @@ def test_bf16_autocast_keeps_the_shared_biases_float32(monkeypatch):
         torch.float32
 
 
+@pytest.mark.parametrize('native', [True, False])
+def test_bf16_autocast_gives_the_float32_outputs_and_gradients(
+        native, monkeypatch):
+    """Within bf16 tolerance, with the global bias served by query rows and
+    the attention backward's products in bf16 (native) or float32."""
+    monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
+    monkeypatch.setattr(attention_module, 'MIN_QUERIES_PER_CALL', 1)
+    monkeypatch.setattr(attention_module, 'has_native_bfloat16',
+                        lambda: native)
+    model = tiny_vit(drop_path_rate=0.0)
+    randomize_tables(model)
+    x = torch.randn(1, 3, 128, 128)
+    expected = outputs_and_grads(model, x)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = model(x)
+    model.zero_grad()
+    sum((o.float()**2).sum() for o in outs).backward()
+
+    def relative_error(got, want):
+        return ((got.float() - want).norm() / want.norm()).item()
+
+    for got, want in zip(outs, expected[0]):
+        assert relative_error(got, want) < 0.02
+    for name, p in model.named_parameters():
+        assert relative_error(p.grad, expected[1][name]) < 0.05, name
+
+
 def test_global_table_resized_for_other_grids():
     model = tiny_vit()
     randomize_tables(model)
