@@ -14,9 +14,10 @@ the bias, computed in place in its output when the bias is not broadcast
 
 A bias too large to hold whole (the global blocks' 805 MB at 1024 px)
 comes as an :class:`OffsetGridBias`, the small grid that a shared relative
-table makes it from: attention then runs a block of query rows at a time,
-forward and backward, each block's bias rows made into one reused buffer,
-and the backward pass adds each block's gradient straight into the grid's.
+table makes it from: the forward pass attends a block of query rows at a
+time, each block's bias rows made into one reused buffer; the backward pass
+makes each head's rows again, the log-sum-exp subtracted as they are
+written, and adds their gradient straight into the grid's.
 """
 import math
 from typing import Optional, Tuple, Union
@@ -186,10 +187,11 @@ class OffsetGridBias:
     ``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``
     (shared relative-position tables), kept as its grid.
 
-    On the CPU, attention makes it a block of query rows at a time, in the
-    forward and the backward pass, and returns the gradient of the grid
-    itself: neither the bias nor its gradient (805 MB each for ViT-B's
-    global blocks at 1024 px) is ever whole. Elsewhere it is made whole.
+    On the CPU, attention makes it a block of query rows at a time in the
+    forward pass and a block of heads at a time in the backward pass, and
+    returns the gradient of the grid itself: neither the bias nor its
+    gradient (805 MB each for ViT-B's global blocks at 1024 px) is ever
+    whole. Elsewhere it is made whole.
 
     Args:
         grid (Tensor): ``(heads, 2H - 1, 2W - 1)``; may require grad.
@@ -292,8 +294,7 @@ def biased_attention(q: torch.Tensor,
             ``(B | 1, heads | 1, N, N)``; may require grad. The fused path
             takes a float32 bias with bfloat16 q, k, v as it is (no copy,
             and its gradient computed in place in float32). On the CPU an
-            :class:`OffsetGridBias` is attended a block of query rows at a
-            time.
+            :class:`OffsetGridBias` is never made whole.
         scale (float, optional): defaults to ``head_dims ** -0.5``.
 
     Returns:
