@@ -125,8 +125,6 @@ class Attention(nn.Module):
             # As ViTDet: the bias is computed from the unscaled queries.
             rel = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
                                           (H, W))
-            if isinstance(bias, OffsetGridBias):
-                bias = bias.whole()
             bias = rel if bias is None else bias + rel
         x = biased_attention(q, k, v, bias)
         # (B, heads, N, hd) -> (B, H, W, C)
