@@ -59,7 +59,7 @@ metainfo = dict(classes=('circle', 'triangle', 'square'))
 # images learns faster without the tiny and huge extremes.
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
         type='LargeScaleJitter',

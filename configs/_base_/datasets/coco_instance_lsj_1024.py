@@ -7,14 +7,17 @@ _base_ = 'mmdet::_base_/datasets/coco_instance.py'
 image_size = (1024, 1024)
 mean_pixel_bgr = (104, 116, 124)
 
-# LargeScaleJitter is mmdet's RandomResize -> RandomCrop -> FilterAnnotations
-# -> pad chain in one pass, >2x faster (benchmarks/lsj.py). It pads with the
-# pixel mean, as BatchFixedSizePad (zero after normalisation) does, and keeps
-# images that the crop leaves empty. Flipping the source first is cheaper and
-# gives the same distribution.
+# Masks stay polygons until the mask head rasterises them inside each RoI
+# (LoadPolygonAnnotations; images with an RLE mask get bitmaps, as mmdet
+# gives them). LargeScaleJitter is mmdet's RandomResize -> RandomCrop ->
+# FilterAnnotations -> pad chain in one pass that resizes only the pixels
+# the crop keeps (docs/data_pipeline.md). It pads with the pixel mean, as
+# BatchFixedSizePad (zero after normalisation) does, and keeps images that
+# the crop leaves empty. Flipping the source first is cheaper and gives the
+# same distribution.
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
     dict(type='RandomFlip', prob=0.5),
     dict(
         type='LargeScaleJitter',
