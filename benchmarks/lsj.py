@@ -15,6 +15,11 @@ Three tables, each over ``--runs`` runs (printed one by one, then the mean):
     ``configs/common/lsj-100e_coco-instance.py``),
     on a COCO-format set with polygon annotations and on the same set with
     every mask stored as RLE.
+``targets``
+    What the masks cost where the model uses them: mmdet's ``mask_target``
+    (28x28 targets for 128 positive RoIs, Mask R-CNN's most per image) from
+    the packed sample's polygon masks and from its bitmap masks, with the
+    overlap of the two sets of targets.
 ``workers``
     The configured pipeline in a torch ``DataLoader`` with 1, 2 and 4
     workers (one thread each, as mmdet's ``opencv_num_threads=0`` and
@@ -24,7 +29,7 @@ Inputs are COCO-like: 640x480 JPEG images, 10 objects each with a
 16-vertex polygon. OpenCV and torch run on one thread, as in a data-loader
 worker. Prints markdown tables.
 
-    python benchmarks/lsj.py [--tables transform pipeline workers]
+    python benchmarks/lsj.py [--tables transform pipeline targets workers]
         [--runs 3] [--images 32] [--seconds 10] [--size 1024]
 """
 import argparse
@@ -45,8 +50,8 @@ from mmcv.transforms import RandomResize
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.transforms import (FilterAnnotations, LoadAnnotations,
                                        PackDetInputs, Pad, RandomCrop, Resize)
-from mmdet.registry import TRANSFORMS
-from mmengine.config import Config
+from mmdet.structures.mask import mask_target
+from mmengine.config import Config, ConfigDict
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
@@ -113,10 +118,13 @@ def write_coco_like_set(root: Path, num_images: int, rle: bool,
 
 def data_infos(ann_file: Path) -> List[dict]:
     """The data infos mmdet's ``CocoDataset`` hands to the pipeline."""
-    dataset = CocoDataset(ann_file=str(ann_file),
-                          data_prefix=dict(img=str(ann_file.parent / 'img')),
-                          pipeline=[], filter_cfg=None)
-    return [dataset.get_data_info(i) for i in range(len(dataset))]
+    classes = tuple(f'class{i}' for i in range(1, 81))
+    dataset = CocoDataset(ann_file=str(ann_file), metainfo=dict(
+        classes=classes), data_prefix=dict(img=str(ann_file.parent / 'img')),
+        pipeline=[], filter_cfg=None)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    assert all(len(info['instances']) == NUM_OBJECTS for info in infos)
+    return infos
 
 
 def train_pipeline(config: str, size: int) -> list:
@@ -210,6 +218,63 @@ def run_table(title: str, rows: dict, runs: int, seconds: float) -> None:
         print(f'| {name} | {cells} | {mean:.1f} | {mean / baseline:.2f}x |')
 
 
+def targets_table(infos: List[dict], size: int, runs: int,
+                  num_rois: int = 128) -> None:
+    """Milliseconds per image of mmdet's ``mask_target`` from polygon and
+    from bitmap masks of the same packed samples, and the targets' IoU."""
+    loaders = {'polygon': 'LoadPolygonAnnotations',
+               'bitmap': 'LoadAnnotations'}
+    pipelines = {}
+    for masks, load_type in loaders.items():
+        transforms = train_pipeline(CONFIGURED, size)
+        transforms[1]['type'] = load_type
+        pipelines[masks] = Compose(transforms)
+    samples = {masks: [] for masks in loaders}
+    for seed, info in enumerate(infos):
+        packed = {}
+        for masks, pipeline in pipelines.items():
+            np.random.seed(seed)
+            packed[masks] = pipeline(
+                copy.deepcopy(info))['data_samples'].gt_instances
+        # Same draws; keep the images where both kept the same objects.
+        if len(packed['polygon']) and (len(packed['polygon']) ==
+                                       len(packed['bitmap'])):
+            for masks, gt in packed.items():
+                samples[masks].append(gt)
+    rng = np.random.default_rng(0)
+    rois = []
+    for gt in samples['polygon']:
+        # Positive RoIs: the ground-truth boxes jittered by up to 10%.
+        ids = rng.integers(0, len(gt), num_rois)
+        boxes = gt.bboxes.tensor[ids].numpy()
+        wh = np.repeat(boxes[:, 2:] - boxes[:, :2], 2, axis=1)
+        boxes = boxes + rng.uniform(-0.1, 0.1, boxes.shape) * wh
+        rois.append((torch.from_numpy(boxes.astype(np.float32)),
+                     torch.from_numpy(ids)))
+    cfg = ConfigDict(mask_size=28)
+    times = {masks: [] for masks in loaders}
+    targets = {}
+    for _ in range(runs):
+        for masks in loaders:
+            start = time.perf_counter()
+            targets[masks] = [
+                mask_target([boxes], [ids], [gt.masks], cfg) > 0.5
+                for gt, (boxes, ids) in zip(samples[masks], rois)]
+            times[masks].append(1e3 * (time.perf_counter() - start) /
+                                len(rois))
+    both = torch.cat(targets['polygon']) & torch.cat(targets['bitmap'])
+    either = torch.cat(targets['polygon']) | torch.cat(targets['bitmap'])
+    iou = (both.sum() / either.sum()).item()
+    print(f'\n### Mask targets, {num_rois} RoIs per image, 28x28\n')
+    print('| masks | ' + ' | '.join(f'run {i + 1}' for i in range(runs)) +
+          ' | mean ms/image |')
+    print('|---|' + '---|' * (runs + 1))
+    for masks, values in times.items():
+        print(f'| {masks} | ' + ' | '.join(f'{v:.1f}' for v in values) +
+              f' | {np.mean(values):.1f} |')
+    print(f'\nIoU of the polygon and bitmap targets: {iou:.3f}')
+
+
 class PipelineDataset(torch.utils.data.Dataset):
 
     def __init__(self, infos: List[dict], pipeline: list):
@@ -264,8 +329,10 @@ def workers_table(infos: List[dict], size: int, runs: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--tables', nargs='+',
-                        default=['transform', 'pipeline', 'workers'],
-                        choices=['transform', 'pipeline', 'workers'])
+                        default=['transform', 'pipeline', 'targets',
+                                 'workers'],
+                        choices=['transform', 'pipeline', 'targets',
+                                 'workers'])
     parser.add_argument('--runs', type=int, default=3)
     parser.add_argument('--images', type=int, default=32,
                         help='distinct input images, each with its own seed')
@@ -298,6 +365,8 @@ def main() -> None:
             run_table('Whole training pipeline, file to packed sample',
                       pipeline_rows(infos, args.size), args.runs,
                       args.seconds)
+        if 'targets' in args.tables:
+            targets_table(infos['polygon'], args.size, args.runs)
         if 'workers' in args.tables:
             workers_table(infos['polygon'], args.size, args.runs,
                           args.samples)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmdet.datasets.transforms import LoadAnnotations
 from mmdet.registry import TRANSFORMS
+from mmdet.structures.bbox import bbox_overlaps
 from mmdet.structures.mask import BitmapMasks, PolygonMasks, mask_target
 from mmengine.config import Config, ConfigDict
 
@@ -148,8 +149,11 @@ def test_configured_pipeline_gives_the_mask_targets_of_bitmaps():
     assert isinstance(polygons.masks, PolygonMasks)
     assert isinstance(bitmaps.masks, BitmapMasks)
     np.testing.assert_array_equal(polygons.labels, bitmaps.labels)
-    torch.testing.assert_close(polygons.bboxes.tensor, bitmaps.bboxes.tensor,
-                               atol=1.0, rtol=0)
+    # Boxes recomputed from the cropped masks: vertices against pixels
+    # resized by up to 2x.
+    box_iou = bbox_overlaps(polygons.bboxes.tensor, bitmaps.bboxes.tensor,
+                            is_aligned=True)
+    assert box_iou.min() > 0.95, box_iou
     assert len(polygons) >= 2
     rois = polygons.bboxes.tensor
     cfg = ConfigDict(mask_size=28)

@@ -513,8 +513,10 @@ class LargeScaleJitter(BaseTransform):
                 raise ValueError(
                     f'gt_masks are {masks.height}x{masks.width} but the image '
                     f'is {img_hw[0]}x{img_hw[1]}; they must be the same size')
-            masks = self._crop_masks(masks[keep], resized_hw, window, rows,
-                                     cols)
+            # Indexing copies every bitmap: only when it drops one.
+            if len(keep) < len(masks):
+                masks = masks[keep]
+            masks = self._crop_masks(masks, resized_hw, window, rows, cols)
             if self.recompute_bbox:
                 boxes = masks.get_bboxes(type(boxes))
 
@@ -523,7 +525,8 @@ class LargeScaleJitter(BaseTransform):
         keep = keep[large]
         results['gt_bboxes'] = boxes[large]
         if masks is not None:
-            results['gt_masks'] = masks[np.flatnonzero(large)]
+            results['gt_masks'] = (masks if large.all() else
+                                   masks[np.flatnonzero(large)])
         for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
             if results.get(key) is not None:
                 results[key] = results[key][keep]
