@@ -1,7 +1,7 @@
 """What the plain ViT and the iTPN backbones share: the random init, the
 pre-trained init through ``init_cfg``, layer ids for layer-wise lr decay and
 the (checkpointed) block runner."""
-from typing import Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -15,6 +15,21 @@ from ...checkpoints import load_pretrained, pretrained_options
 #: decomposed relative positions.
 RELATIVE_POSITION_NAMES = ('relative_position_bias_table', 'rel_pos_h',
                            'rel_pos_w')
+
+
+def resolve_arch(arch: Union[str, dict], presets: Dict[str, dict],
+                 keys: Sequence[str]) -> dict:
+    """A preset of ``presets`` by name, or a dict with ``keys``; ValueError
+    naming what is wrong."""
+    if isinstance(arch, str):
+        if arch not in presets:
+            raise ValueError(f'arch must be one of {sorted(presets)} or a '
+                             f'dict, got {arch!r}')
+        return dict(presets[arch])
+    missing = set(keys) - set(arch)
+    if missing:
+        raise ValueError(f'arch dict lacks {sorted(missing)}')
+    return dict(arch)
 
 
 class ViTBackboneBase(BaseModule):

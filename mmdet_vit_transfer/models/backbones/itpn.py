@@ -29,7 +29,7 @@ from mmpretrain.models.necks.itpn_neck import PatchSplit
 from mmdet.registry import MODELS
 
 from ..layers.vit_geometry import relative_table_size, resize_abs_pos_embed
-from .base import ViTBackboneBase
+from .base import ViTBackboneBase, resolve_arch
 from .checkpoint_filters import filter_itpn_state
 from .plain_vit import (Block, attention_backend, check_rel_pos,
                         parse_attn_backend, table_bias)
@@ -272,15 +272,8 @@ class ITPNHiViT(ViTBackboneBase):
 
     @staticmethod
     def _resolve_arch(arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise ValueError(f'arch must be one of '
-                                 f'{sorted(ARCH_SETTINGS)} or a dict, '
-                                 f'got {arch!r}')
-            return ARCH_SETTINGS[arch]
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict lacks {sorted(missing)}')
+        arch = resolve_arch(arch, ARCH_SETTINGS,
+                            ('embed_dims', 'depths', 'num_heads'))
         embed_dims, depths, heads = (arch['embed_dims'], tuple(arch['depths']),
                                      arch['num_heads'])
         if embed_dims % 4 or embed_dims % heads:

@@ -33,7 +33,7 @@ from ..layers.vit_geometry import (NUM_CLS_RELATIVE_ENTRIES,
                                    relative_offset_grid, relative_table_size,
                                    resize_abs_pos_embed, window_partition,
                                    window_unpartition)
-from .base import ViTBackboneBase
+from .base import ViTBackboneBase, resolve_arch
 from .checkpoint_filters import filter_plain_vit_state
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
@@ -439,22 +439,15 @@ class PlainViTPyramid(ViTBackboneBase):
 
     @staticmethod
     def _resolve_arch(arch: Union[str, dict]) -> Dict[str, int]:
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise ValueError(f'arch must be one of '
-                                 f'{sorted(ARCH_SETTINGS)} or a dict, '
-                                 f'got {arch!r}')
-            return ARCH_SETTINGS[arch]
-        missing = {'embed_dims', 'depth', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict lacks {sorted(missing)}')
+        arch = resolve_arch(arch, ARCH_SETTINGS,
+                            ('embed_dims', 'depth', 'num_heads'))
         if arch['embed_dims'] % arch['num_heads']:
             raise ValueError(
                 f"embed_dims {arch['embed_dims']} is not divisible by "
                 f"num_heads {arch['num_heads']}")
         if arch['depth'] < 1:
             raise ValueError(f"depth must be positive, got {arch['depth']}")
-        return dict(arch)
+        return arch
 
     def _check_indexes(self, name: str, indexes: Sequence[int]) -> List[int]:
         indexes = sorted(int(i) for i in indexes)
