@@ -11,7 +11,7 @@ from mmdet_vit_transfer.models.layers.cpu_fused_attention import (
 from mmdet_vit_transfer.models.layers.vit_geometry import (
     offset_grid_bias, relative_offset_grid, relative_table_size)
 
-biased_attention = CPUFusedAttention()
+attention = CPUFusedAttention()
 
 
 def offset_grid_bias_rows(grid, rows, out=None):
@@ -43,7 +43,7 @@ def test_fused_kernel_is_used_and_probabilities_are_not_stored():
     q, k, v = (torch.randn(1, 2, 64, 8, requires_grad=True) for _ in range(3))
     bias = torch.randn(1, 2, 64, 64, requires_grad=True)
     with torch.profiler.profile() as prof:
-        biased_attention(q, k, v, bias).sum().backward()
+        attention(q, k, v, bias).sum().backward()
     ops = {e.key for e in prof.key_averages()}
     assert 'aten::_scaled_dot_product_flash_attention_for_cpu' in ops
     assert 'aten::_scaled_dot_product_attention_math' not in ops
@@ -59,7 +59,7 @@ def test_bfloat16():
     for t in (q, k, v, bias):
         t.grad = None
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        got = biased_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(),
+        got = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(),
                                bias.bfloat16())
     got.float().sum().backward()
     torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.05)
@@ -103,14 +103,14 @@ def grid_and_whole(heads, hw, requires_grad=True):
 def test_offset_grid_bias_matches_the_whole_bias(batch, hw, block_elements):
     # Forward calls of one grid row of queries, of two or three, or of all
     # rows; backward blocks of one head, of the heads of one image, or all.
-    biased_attention = CPUFusedAttention(block_elements=block_elements,
-                                         min_queries_per_call=1)
+    attention = CPUFusedAttention(block_elements=block_elements,
+                                  min_queries_per_call=1)
     n = hw[0] * hw[1]
     q, k, v = (torch.randn(batch, 3, n, 16, requires_grad=True)
                for _ in range(3))
     grid, whole = grid_and_whole(3, hw)
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=whole)
-    got = biased_attention(q, k, v, OffsetGridBias(grid))
+    got = attention(q, k, v, OffsetGridBias(grid))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     upstream = torch.randn_like(expected)
     for g, e in zip(torch.autograd.grad(got, (q, k, v, grid), upstream),
@@ -118,7 +118,7 @@ def test_offset_grid_bias_matches_the_whole_bias(batch, hw, block_elements):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
     with torch.no_grad():
         torch.testing.assert_close(
-            biased_attention(q, k, v, OffsetGridBias(grid)), expected,
+            attention(q, k, v, OffsetGridBias(grid)), expected,
             rtol=1e-5, atol=1e-5)
 
 
@@ -126,7 +126,7 @@ def test_offset_grid_bias_is_never_made_whole():
     q, k, v = (torch.randn(1, 2, 20, 8, requires_grad=True) for _ in range(3))
     grid, _ = grid_and_whole(2, (4, 5))
     with torch.profiler.profile() as prof:
-        out = biased_attention(q, k, v, OffsetGridBias(grid))
+        out = attention(q, k, v, OffsetGridBias(grid))
         out.sum().backward()
     ops = {e.key for e in prof.key_averages()}
     assert 'aten::_scaled_dot_product_attention_math' not in ops
@@ -139,12 +139,12 @@ def test_other_devices_and_dtypes_are_refused():
     q, k, v = (torch.randn(1, 2, 12, 8, dtype=torch.float64)
                for _ in range(3))
     with pytest.raises(ValueError, match="use 'sdpa'"):
-        biased_attention(q, k, v, None)
+        attention(q, k, v, None)
 
 
 @pytest.mark.parametrize('native', [True, False])
 def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries(native):
-    biased_attention = CPUFusedAttention(native_bfloat16=native)
+    attention = CPUFusedAttention(native_bfloat16=native)
     q, k, v = (torch.randn(1, 2, 20, 16, requires_grad=True)
                for _ in range(3))
     grid, whole = grid_and_whole(2, (4, 5), requires_grad=False)
@@ -152,7 +152,7 @@ def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries(native):
     upstream = torch.randn_like(expected)
     want = torch.autograd.grad(expected, (q, k, v), upstream)
     low = [t.detach().bfloat16().requires_grad_() for t in (q, k, v)]
-    got = biased_attention(*low, OffsetGridBias(grid))
+    got = attention(*low, OffsetGridBias(grid))
     assert got.dtype == torch.bfloat16
     grads = torch.autograd.grad(got, low, upstream.bfloat16())
     torch.testing.assert_close(got.float(), expected, rtol=0.05, atol=0.05)
@@ -163,7 +163,7 @@ def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries(native):
 
 def test_table_bias_is_whole_only_when_small():
     grid, whole = grid_and_whole(2, (3, 4))
-    assert torch.equal(biased_attention.table_bias(grid), whole)
+    assert torch.equal(attention.table_bias(grid), whole)
     small_blocks = CPUFusedAttention(block_elements=2 * 12 * 12 - 1)
     bias = small_blocks.table_bias(grid)
     assert isinstance(bias, OffsetGridBias) and bias.hw == (3, 4)
@@ -177,7 +177,7 @@ def test_offset_grid_bias_refuses_bad_grids_and_lengths():
         OffsetGridBias(torch.zeros(2, 4, 5))
     q, k, v = (torch.randn(1, 2, 10, 8) for _ in range(3))
     with pytest.raises(ValueError, match='12 tokens, the queries have 10'):
-        biased_attention(q, k, v, OffsetGridBias(torch.zeros(2, 5, 7)))
+        attention(q, k, v, OffsetGridBias(torch.zeros(2, 5, 7)))
 
 
 @pytest.mark.parametrize('hw', [(3, 3), (2, 5), (4, 1), (1, 1)])

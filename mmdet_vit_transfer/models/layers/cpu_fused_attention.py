@@ -5,7 +5,7 @@ additive bias, fused on the CPU.
 whenever ``attn_mask`` requires grad, which a learnable relative-position
 bias always does: every block then stores its full ``(B, heads, N, N)``
 probabilities for the backward pass (800 MB per global block of ViT-B at
-1024 px) and runs several extra passes over them. :func:`biased_attention`
+1024 px) and runs several extra passes over them. :class:`CPUFusedAttention`
 keeps the fused CPU kernel for the forward pass and stores only its output
 and row log-sum-exp; the backward pass recomputes the probabilities a few
 heads at a time, as flash attention does, and also returns the gradient of
