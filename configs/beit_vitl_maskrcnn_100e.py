@@ -12,7 +12,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/beit_large_patch16_224_pt22k.pth',
-            abs_pos='random',
-            rel_pos='pretrained')))
+            abs_pos_init='random',
+            rel_pos_init='pretrained')))
 optim_wrapper = dict(optimizer=dict(lr=8e-5, weight_decay=0.1))
 train_cfg = dict(max_epochs=100)

@@ -11,4 +11,4 @@ model = dict(
         rel_pos='table',
         init_cfg=dict(
             checkpoint='checkpoints/itpn_clip_base.pth',
-            rel_pos='pretrained')))
+            rel_pos_init='pretrained')))

@@ -21,8 +21,8 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/itpn_pixel_base.pth',
-            abs_pos='pretrained',
-            rel_pos='none')),
+            abs_pos_init='pretrained',
+            rel_pos_init='none')),
     rpn_head=dict(num_convs=1),
     roi_head=dict(
         bbox_head=dict(

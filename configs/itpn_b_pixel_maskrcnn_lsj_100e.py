@@ -19,8 +19,8 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/itpn_pixel_base.pth',
-            abs_pos='pretrained',
-            rel_pos='none')))
+            abs_pos_init='pretrained',
+            rel_pos_init='none')))
 optim_wrapper = dict(
     optimizer=dict(lr=2e-4, weight_decay=0.05),
     paramwise_cfg=dict(layer_decay_rate=0.9))

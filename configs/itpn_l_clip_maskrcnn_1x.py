@@ -10,6 +10,7 @@ model = dict(
         layer_scale_init_value=0.1,
         rel_pos='decomposed',
         init_cfg=dict(
-            checkpoint='checkpoints/itpn_clip_large.pth', rel_pos='zero')))
+            checkpoint='checkpoints/itpn_clip_large.pth',
+            rel_pos_init='zero')))
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'.gamma_': dict(decay_mult=0.0)}))

@@ -9,4 +9,4 @@ model = dict(
         rel_pos='table',
         init_cfg=dict(
             checkpoint='checkpoints/itpn_clip_large.pth',
-            rel_pos='pretrained')))
+            rel_pos_init='pretrained')))

@@ -8,7 +8,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/mae_pretrain_vit_base.pth',
-            abs_pos='pretrained',
-            rel_pos='zero')))
+            abs_pos_init='pretrained',
+            rel_pos_init='zero')))
 optim_wrapper = dict(optimizer=dict(lr=8e-5, weight_decay=0.1))
 train_cfg = dict(max_epochs=100)

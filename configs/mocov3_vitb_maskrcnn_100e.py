@@ -9,7 +9,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/vit-b-300ep.pth.tar',
-            abs_pos='pretrained',
-            rel_pos='zero')))
+            abs_pos_init='pretrained',
+            rel_pos_init='zero')))
 optim_wrapper = dict(optimizer=dict(lr=1.6e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=100)

@@ -4,7 +4,6 @@ Importing the package registers its components in MMDetection's registries;
 configs pull it in with
 ``custom_imports = dict(imports=['mmdet_vit_transfer'], allow_failed_imports=False)``.
 """
-from . import datasets, engine, models  # noqa: F401  (registers them)
-from . import checkpoints  # noqa: F401  (registers StrictLoadHook)
+from . import checkpoints, datasets, engine, models  # noqa: F401
 
 __version__ = '0.1.0'

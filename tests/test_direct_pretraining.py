@@ -16,8 +16,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmdet.registry import MODELS
 
-from mmdet_vit_transfer.checkpoints import StrictLoadHook, handoff_checkpoint
-from mmdet_vit_transfer.checkpoints.handoff import build_detector
+from mmdet_vit_transfer.engine import (StrictLoadHook, build_detector,
+                                       handoff_checkpoint)
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
 
 REPO = Path(__file__).parents[1]

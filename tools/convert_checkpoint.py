@@ -9,8 +9,8 @@ Example::
 Writes ``{'state_dict': ...}`` with the backbone keys only (no prefix) and
 prints the detected format and what was dropped. Loading either file, the
 published or the converted one, goes through the same
-``mmdet_vit_transfer.checkpoints.load_pretrained`` (``load_itpn_pretrained``
-for iTPN; docs/itpn.md).
+``mmdet_vit_transfer.checkpoints.load_pretrained`` (for iTPN too;
+docs/itpn.md).
 """
 import argparse
 

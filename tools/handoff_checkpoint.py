@@ -15,7 +15,7 @@ on any other difference, and prints the load report. Stage 2 then starts with
 """
 import argparse
 
-from mmdet_vit_transfer.checkpoints import handoff_checkpoint
+from mmdet_vit_transfer.engine import handoff_checkpoint
 
 
 def build_parser():

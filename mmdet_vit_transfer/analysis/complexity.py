@@ -56,7 +56,7 @@ def sdpa_activation_jit(inputs: List[Any], outputs: List[Any]) -> int:
 
 
 #: Traced attention operators: PyTorch's fused kernel and the package's
-#: biased attention (models/layers/biased_attention.py), traced as Python
+#: fused CPU attention (models/layers/cpu_fused_attention.py), traced as Python
 #: autograd functions when its bias requires grad or is an offset grid. All
 #: take q, k, v first.
 ATTENTION_OPS = ('aten::scaled_dot_product_attention',

@@ -36,8 +36,9 @@ from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
 import mmdet_vit_transfer
-from mmdet_vit_transfer.checkpoints import convert_file, handoff_checkpoint
+from mmdet_vit_transfer.checkpoints import convert_file
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
+from mmdet_vit_transfer.engine import handoff_checkpoint
 
 from .benchmark_table import BenchmarkSummary, summarize_benchmark
 from .error_analysis import ErrorBreakdown, analyze_errors

@@ -9,7 +9,6 @@ from mmdet_vit_transfer.analysis.complexity import (count_activations,
                                                     load_config)
 from mmdet_vit_transfer.analysis.attention_cost import layout_kwargs
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
-from mmdet_vit_transfer.models.layers import biased_attention
 
 
 class Attend(nn.Module):
@@ -54,13 +53,14 @@ def test_backbone_counts_by_hand(layout, attention):
     assert ops['conv'] == tokens * dims * 3 * 16 * 16
 
 
-def test_a_global_bias_served_by_query_rows_counts_the_same(monkeypatch):
+def test_a_global_bias_served_by_query_rows_counts_the_same():
+    # The 8x8 grid's bias (2 heads) is then an offset grid.
     model = PlainViTPyramid(arch=dict(embed_dims=32, depth=4, num_heads=2),
                             img_size=128, pretrain_img_size=128,
+                            attn_backend=dict(type='cpu_fused',
+                                              block_elements=2 * 64 * 64 - 1),
                             **layout_kwargs('all global', depth=4))
     x = torch.randn(1, 3, 128, 128)
-    # The 8x8 grid's bias (2 heads) is then an offset grid.
-    monkeypatch.setattr(biased_attention, 'BLOCK_ELEMENTS', 2 * 64 * 64 - 1)
     for grad in (True, False):
         with torch.set_grad_enabled(grad):
             ops = count_flops(model, (x, )).by_operator()

@@ -111,8 +111,8 @@ def assert_drops(report, raw, fmt):
 def test_vit_formats_reproduce_reference(fmt, vit, images):
     raw = VIT_WRITERS[fmt](vit)
     model = plain_vit()
-    report = load_pretrained(model, raw, abs_pos='pretrained',
-                             rel_pos='zero')
+    report = load_pretrained(model, raw, abs_pos_init='pretrained',
+                             rel_pos_init='zero')
     expected = pw.reference_features(vit, images)
     assert (last_features(model, images) - expected).abs().max() < ATOL
     assert report.format == fmt and report.detected
@@ -125,7 +125,7 @@ def test_mmpretrain_layer_scale_vit_reproduces_reference(images):
     ffn.gamma2 modules; they land in gamma_1 / gamma_2."""
     vit = pw.reference_vit(layer_scale=0.1, seed=4)
     model = plain_vit(layer_scale_init_value=0.1)
-    load_pretrained(model, pw.mmpretrain_checkpoint(vit), rel_pos='zero')
+    load_pretrained(model, pw.mmpretrain_checkpoint(vit), rel_pos_init='zero')
     expected = pw.reference_features(vit, images)
     assert (last_features(model, images) - expected).abs().max() < ATOL
 
@@ -138,8 +138,8 @@ def test_beit_reproduces_reference(layout, shared, beit_shared,
     raw = (pw.beit_checkpoint if layout == 'beit' else
            pw.mmpretrain_checkpoint)(ref)
     model = plain_vit(beit=True)
-    report = load_pretrained(model, raw, abs_pos='none',
-                             rel_pos='pretrained')
+    report = load_pretrained(model, raw, abs_pos_init='none',
+                             rel_pos_init='pretrained')
     expected = pw.reference_features(ref, images)
     assert (last_features(model, images) - expected).abs().max() < ATOL
     assert report.format == layout
@@ -159,11 +159,12 @@ def test_position_information_is_what_makes_them_match(
     """The controls: without BEiT's table, or with a random absolute
     embedding instead of the pre-trained one, the features differ."""
     model = plain_vit(beit=True)
-    load_pretrained(model, pw.beit_checkpoint(beit_shared), rel_pos='zero')
+    load_pretrained(model, pw.beit_checkpoint(beit_shared),
+                    rel_pos_init='zero')
     expected = pw.reference_features(beit_shared, images)
     assert (last_features(model, images) - expected).abs().max() > 1e-2
     model = plain_vit()
-    load_pretrained(model, pw.mae_checkpoint(vit), abs_pos='random')
+    load_pretrained(model, pw.mae_checkpoint(vit), abs_pos_init='random')
     expected = pw.reference_features(vit, images)
     assert (last_features(model, images) - expected).abs().max() > 1e-2
 

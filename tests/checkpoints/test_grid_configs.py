@@ -58,7 +58,7 @@ def test_grid_config(init, size, epochs):
         assert init_cfg.checkpoint.startswith('checkpoints/')
         # Every checkpoint file is documented.
         assert Path(init_cfg.checkpoint).name in DOCS.read_text()
-        assert (init_cfg.abs_pos, init_cfg.rel_pos) == (
+        assert (init_cfg.abs_pos_init, init_cfg.rel_pos_init) == (
             ('random', 'pretrained') if beit else ('pretrained', 'zero'))
 
     init_default_scope('mmdet')

@@ -31,13 +31,12 @@ from mmpretrain.models.selfsup.itpn import iTPNHiViT
 
 import published_writers as pw
 from mmdet_vit_transfer.checkpoints import (convert_checkpoint, detect_format,
-                                            load_itpn_pretrained,
+                                            load_pretrained,
                                             load_pretrained)
 from mmdet_vit_transfer.checkpoints.formats import unwrap_state_dict
 from mmdet_vit_transfer.models.backbones import ITPNHiViT, PlainViTPyramid
-from mmdet_vit_transfer.models.layers.hivit_geometry import \
-    resize_hivit_table
-from mmdet_vit_transfer.models.layers.vit_geometry import resize_abs_pos_embed
+from mmdet_vit_transfer.models.layers.vit_geometry import (
+    resize_abs_pos_embed, resize_relative_table)
 
 ATOL = 1e-4
 EMBED_DIMS, NUM_HEADS, FPN_DIM = 64, 4, 32
@@ -203,7 +202,7 @@ def test_every_key_loads_and_reproduces_the_reference(case, fpn_depth, refs,
     clip, _ = WRITERS[case]
     raw = write(case, refs)
     model = itpn(clip, fpn_depth=fpn_depth)
-    report = load_itpn_pretrained(model, raw)
+    report = load_pretrained(model, raw)
 
     # Every encoder and pyramid parameter comes from the checkpoint.
     assert report.missing == [] and report.kept_at_init == {}
@@ -239,12 +238,12 @@ def test_position_and_pyramid_are_what_make_them_match(refs, images):
     with a random absolute embedding, the outputs differ."""
     ref = reference_pyramid(*refs[True], images)
     raw = write('itpn_clip', refs)
-    for options in (dict(rel_pos='zero'), dict(abs_pos='random')):
+    for options in (dict(rel_pos_init='zero'), dict(abs_pos_init='random')):
         model = itpn(clip=True)
-        load_itpn_pretrained(model, raw, **options)
+        load_pretrained(model, raw, **options)
         assert (run(model, images)[2] - ref[2]).abs().max() > 1e-2
     model = itpn(clip=True, fpn_depth=1)
-    load_itpn_pretrained(model, raw)
+    load_pretrained(model, raw)
     assert (run(model, images)[0] - ref[0]).abs().max() > 1e-2
 
 
@@ -253,7 +252,7 @@ def test_stage_outputs_drop_the_pyramid(refs, images):
     checkpoint's pyramid is dropped and said so."""
     raw = write('itpn_pixel', refs)
     model = itpn(out_type='stages')
-    report = load_itpn_pretrained(model, raw)
+    report = load_pretrained(model, raw)
     pyramid = [k for k in raw['model'] if k.startswith(PYRAMID)]
     reason = next(r for r in report.dropped if 'integral pyramid' in r)
     assert sorted(report.dropped[reason]) == sorted(pyramid)
@@ -271,11 +270,11 @@ def test_relative_tables_and_absolute_embedding_are_resized(refs):
     grid, bicubically, each said in the report."""
     raw = write('itpn_clip', refs)
     model = itpn(clip=True, img_size=128, pretrain_img_size=128)
-    report = load_itpn_pretrained(model, raw)
+    report = load_pretrained(model, raw)
     src = raw['model']['blocks.6.attn.relative_position_bias_table']
     assert src.shape == ((2 * GRID - 1)**2, NUM_HEADS)
     assert torch.equal(model.blocks[6].attn.relative_position_bias_table,
-                       resize_hivit_table(src, (GRID, GRID), (8, 8)))
+                       resize_relative_table(src, (GRID, GRID), (8, 8), 0))
     pos = raw['model']['absolute_pos_embed']
     assert torch.equal(
         model.absolute_pos_embed,
@@ -297,7 +296,7 @@ def test_decomposed_model_drops_the_tables_and_says_so(refs):
     the checkpoint's tables dropped."""
     raw = write('itpn_clip', refs)
     model = itpn(clip=True, rel_pos='decomposed')
-    report = load_itpn_pretrained(model, raw)
+    report = load_pretrained(model, raw)
     tables = [k for k in raw['model']
               if k.endswith('attn.relative_position_bias_table')]
     assert len(tables) == MAIN_DEPTH
@@ -345,45 +344,45 @@ def test_wrong_architecture_is_named(refs):
     with pytest.raises(ValueError, match=r'width 64 with depths \(2, 2, 2\)'
                        r'.*build it with arch=dict\(embed_dims=64, '
                        r'depths=\(2, 2, 2\)'):
-        load_itpn_pretrained(itpn(arch=dict(ARCH, depths=(3, 3, 2))), raw)
+        load_pretrained(itpn(arch=dict(ARCH, depths=(3, 3, 2))), raw)
     with pytest.raises(ValueError, match='width 64'):
-        load_itpn_pretrained(
+        load_pretrained(
             itpn(arch=dict(ARCH, embed_dims=128, num_heads=4)), raw)
     with pytest.raises(ValueError, match='build it with fpn_dim=32'):
-        load_itpn_pretrained(itpn(fpn_dim=64), raw)
+        load_pretrained(itpn(fpn_dim=64), raw)
     clip = write('itpn_clip', refs)
     with pytest.raises(ValueError, match='has 4 heads; the model has 2'):
-        load_itpn_pretrained(
+        load_pretrained(
             itpn(clip=True, arch=dict(ARCH, num_heads=2)), clip)
 
 
 def test_options_that_do_not_fit_the_model_or_checkpoint(refs):
     pixel, clip = write('itpn_pixel', refs), write('itpn_clip', refs)
     with pytest.raises(ValueError, match='layer_scale_init_value > 0'):
-        load_itpn_pretrained(itpn(rel_pos='table'), clip)
+        load_pretrained(itpn(rel_pos='table'), clip)
     with pytest.raises(ValueError, match="has no relative position tables: "
                        "use 'zero'"):
-        load_itpn_pretrained(itpn(clip=True), pixel, rel_pos='pretrained')
-    with pytest.raises(ValueError, match="no iTPN checkpoint holds"):
-        load_itpn_pretrained(itpn(clip=True, rel_pos='decomposed'), clip,
-                             rel_pos='pretrained')
+        load_pretrained(itpn(clip=True), pixel, rel_pos_init='pretrained')
+    with pytest.raises(ValueError, match="which no checkpoint holds"):
+        load_pretrained(itpn(clip=True, rel_pos='decomposed'), clip,
+                        rel_pos_init='pretrained')
     with pytest.raises(ValueError, match=r"model has no relative positions "
                        r"\(rel_pos=None\): use 'none'"):
-        load_itpn_pretrained(itpn(), pixel, rel_pos='zero')
+        load_pretrained(itpn(), pixel, rel_pos_init='zero')
     with pytest.raises(ValueError, match='use_abs_pos=False'):
-        load_itpn_pretrained(itpn(), pixel, abs_pos='none')
-    with pytest.raises(ValueError, match="abs_pos must be one of"):
-        load_itpn_pretrained(itpn(), pixel, abs_pos='resized')
-    report = load_itpn_pretrained(itpn(use_abs_pos=False), pixel)
+        load_pretrained(itpn(), pixel, abs_pos_init='none')
+    with pytest.raises(ValueError, match="abs_pos_init must be one of"):
+        load_pretrained(itpn(), pixel, abs_pos_init='resized')
+    report = load_pretrained(itpn(use_abs_pos=False), pixel)
     assert report.dropped['absolute position embedding '
-                          "(abs_pos='none')"] == ['absolute_pos_embed']
+                          "(abs_pos_init='none')"] == ['absolute_pos_embed']
 
 
 def test_vit_and_itpn_checkpoints_do_not_cross(refs):
     vit = pw.mae_checkpoint(pw.reference_vit())
     with pytest.raises(ValueError, match='a mae checkpoint .* holds a plain '
                        'ViT, which PlainViTPyramid loads'):
-        load_itpn_pretrained(itpn(), vit)
+        load_pretrained(itpn(), vit)
     plain = PlainViTPyramid(arch=dict(embed_dims=64, depth=4, num_heads=4),
                             img_size=64, patch_size=8, pretrain_img_size=64,
                             window_size=8)
@@ -392,8 +391,8 @@ def test_vit_and_itpn_checkpoints_do_not_cross(refs):
         load_pretrained(plain, write('itpn_pixel', refs))
     with pytest.raises(ValueError, match='no transformer blocks in the '
                        'itpn_pixel layout'):
-        load_itpn_pretrained(itpn(), write('itpn_mmpretrain-pixel', refs),
-                             fmt='itpn_pixel')
+        load_pretrained(itpn(), write('itpn_mmpretrain-pixel', refs),
+                        fmt='itpn_pixel')
 
 
 def test_a_checkpoint_without_pyramid_leaves_it_at_init(refs):
@@ -404,7 +403,7 @@ def test_a_checkpoint_without_pyramid_leaves_it_at_init(refs):
                if not k.startswith(PYRAMID)}
     encoder['head.weight'] = torch.randn(10, EMBED_DIMS)
     encoder['fc_norm.weight'] = torch.randn(EMBED_DIMS)
-    report = load_itpn_pretrained(itpn(), {'model': encoder})
+    report = load_pretrained(itpn(), {'model': encoder})
     assert report.missing and all(k.startswith(PYRAMID)
                                   for k in report.missing)
     assert 'the checkpoint has no pyramid' in ' '.join(report.notes)

@@ -61,7 +61,8 @@ def test_recipe(size, init, schedule):
     clip = init == 'clip'
     assert backbone.get('layer_scale_init_value', 0) == (0.1 if clip else 0)
     init_cfg = backbone.init_cfg
-    assert init_cfg.type == 'Pretrained' and init_cfg.abs_pos == 'pretrained'
+    assert init_cfg.type == 'Pretrained'
+    assert init_cfg.abs_pos_init == 'pretrained'
     assert init_cfg.checkpoint == \
         f'checkpoints/itpn_{init}_{arch}.pth'
     assert Path(init_cfg.checkpoint).name in DOCS.read_text()
@@ -69,7 +70,7 @@ def test_recipe(size, init, schedule):
     if schedule == '1x':
         # The published detector and schedule.
         assert backbone.get('rel_pos') == ('decomposed' if clip else None)
-        assert init_cfg.rel_pos == ('zero' if clip else 'none')
+        assert init_cfg.rel_pos_init == ('zero' if clip else 'none')
         assert cfg.train_cfg.max_epochs == 12
         warmup, steps = cfg.param_scheduler
         assert (warmup.type, warmup.by_epoch, warmup.end) == ('LinearLR',
@@ -90,7 +91,7 @@ def test_recipe(size, init, schedule):
     else:
         # This package's protocol: LSJ at 1024, cosine, the ViT grid's heads.
         assert backbone.get('rel_pos') == ('table' if clip else None)
-        assert init_cfg.rel_pos == ('pretrained' if clip else 'none')
+        assert init_cfg.rel_pos_init == ('pretrained' if clip else 'none')
         assert cfg.train_cfg.max_epochs == 100
         assert [s.type for s in cfg.param_scheduler] == [
             'LinearLR', 'CosineAnnealingLR']

@@ -10,6 +10,7 @@ import torch
 
 import published_writers as pw
 from mmdet_vit_transfer.checkpoints import (load_pretrained,
+                                            pretrained_options,
                                             read_checkpoint)
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
 
@@ -50,7 +51,7 @@ def tables(model):
 
 def test_abs_pos_pretrained_is_the_checkpoints(mae):
     model = plain_vit()
-    report = load_pretrained(model, mae, abs_pos='pretrained')
+    report = load_pretrained(model, mae, abs_pos_init='pretrained')
     assert torch.equal(model.pos_embed, mae['model']['pos_embed'])
     assert report.position['absolute'] == 'pre-trained (8x8 grid)'
 
@@ -58,7 +59,7 @@ def test_abs_pos_pretrained_is_the_checkpoints(mae):
 def test_abs_pos_random_keeps_the_init_and_says_so(mae):
     model = plain_vit()
     init = model.pos_embed.detach().clone()
-    report = load_pretrained(model, mae, abs_pos='random')
+    report = load_pretrained(model, mae, abs_pos_init='random')
     assert torch.equal(model.pos_embed, init)
     assert init.std() > 0.01  # truncated normal, std 0.02
     assert 'pos_embed' in report.dropped_keys
@@ -69,16 +70,16 @@ def test_abs_pos_random_keeps_the_init_and_says_so(mae):
 
 def test_abs_pos_none_needs_a_model_without_one(mae):
     model = plain_vit(use_abs_pos=False)
-    report = load_pretrained(model, mae, abs_pos='none')
+    report = load_pretrained(model, mae, abs_pos_init='none')
     assert model.pos_embed is None
     assert 'pos_embed' in report.dropped_keys
     assert report.position['absolute'] == 'none'
     with pytest.raises(ValueError, match='use_abs_pos=False'):
-        load_pretrained(plain_vit(), mae, abs_pos='none')
-    with pytest.raises(ValueError, match="abs_pos='pretrained', but the "
+        load_pretrained(plain_vit(), mae, abs_pos_init='none')
+    with pytest.raises(ValueError, match="abs_pos_init='pretrained', but the "
                        'model has no absolute'):
         load_pretrained(plain_vit(use_abs_pos=False), mae,
-                        abs_pos='pretrained')
+                        abs_pos_init='pretrained')
 
 
 def test_beit_abs_pos_defaults_to_random_and_cannot_be_pretrained(beit):
@@ -86,7 +87,7 @@ def test_beit_abs_pos_defaults_to_random_and_cannot_be_pretrained(beit):
     report = load_pretrained(model, beit)
     assert report.position['absolute'].startswith('random')
     with pytest.raises(ValueError, match='no pos_embed'):
-        load_pretrained(plain_vit(beit=True), beit, abs_pos='pretrained')
+        load_pretrained(plain_vit(beit=True), beit, abs_pos_init='pretrained')
 
 
 # --- relative tables: pretrained / zero / none ---------------------------
@@ -99,7 +100,7 @@ def test_rel_pos_zero_is_the_default_without_a_table(mae):
     assert all(not table.any() for table in tables(model))
     assert report.position['relative'] == 'zero-initialised tables'
     with pytest.raises(ValueError, match='no relative position table'):
-        load_pretrained(plain_vit(), mae, rel_pos='pretrained')
+        load_pretrained(plain_vit(), mae, rel_pos_init='pretrained')
 
 
 def test_rel_pos_pretrained_is_the_default_with_a_table(beit):
@@ -112,20 +113,20 @@ def test_rel_pos_pretrained_is_the_default_with_a_table(beit):
 
 def test_rel_pos_zero_drops_beits_table(beit):
     model = plain_vit(beit=True)
-    report = load_pretrained(model, beit, rel_pos='zero')
+    report = load_pretrained(model, beit, rel_pos_init='zero')
     assert all(not table.any() for table in tables(model))
     assert SHARED_TABLE in report.dropped_keys
 
 
 def test_rel_pos_none_needs_a_model_without_tables(beit):
     model = plain_vit(beit=True, rel_pos=None)
-    report = load_pretrained(model, beit, rel_pos='none')
+    report = load_pretrained(model, beit, rel_pos_init='none')
     assert not any('rel_pos' in key for key in model.state_dict())
     assert SHARED_TABLE in report.dropped_keys
     assert report.position['relative'] == 'none'
     assert report.missing == []
     with pytest.raises(ValueError, match='rel_pos=None'):
-        load_pretrained(plain_vit(beit=True), beit, rel_pos='none')
+        load_pretrained(plain_vit(beit=True), beit, rel_pos_init='none')
 
 
 def test_decomposed_rel_pos_left_at_zero_and_reported(mae):
@@ -149,12 +150,24 @@ def test_qkv_bias_model_takes_beits_q_and_v_bias(beit):
     assert any('merged' in note for note in report.notes)
 
 
-@pytest.mark.parametrize('option,value', [('abs_pos', 'learned'),
-                                          ('rel_pos', 'random')])
+@pytest.mark.parametrize('option,value', [('abs_pos_init', 'learned'),
+                                          ('rel_pos_init', 'random')])
 def test_unknown_option_is_named(mae, option, value):
     with pytest.raises(ValueError, match=f"{option} must be one of .*"
                        f"got '{value}'"):
         load_pretrained(plain_vit(), mae, **{option: value})
+
+
+@pytest.mark.parametrize('old, new', [('abs_pos', 'abs_pos_init'),
+                                      ('rel_pos', 'rel_pos_init')])
+def test_old_init_cfg_names_are_refused_with_the_new_one(old, new):
+    init_cfg = dict(type='Pretrained', checkpoint='x.pth', **{old: 'zero'})
+    with pytest.raises(ValueError,
+                       match=f"init_cfg option '{old}' is now '{new}'"):
+        pretrained_options(init_cfg)
+    with pytest.raises(ValueError, match="rel_pos='shared_table' is now "
+                       "rel_pos='table'"):
+        plain_vit(rel_pos='shared_table')
 
 
 def test_report_is_logged_in_full(mae):
@@ -285,6 +298,6 @@ def test_init_cfg_options_are_checked(mae, tmp_path):
         img_size=pw.IMG_SIZE, patch_size=pw.PATCH_SIZE,
         pretrain_img_size=pw.IMG_SIZE,
         init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                      abs_pos='random', prefix='backbone.'))
+                      abs_pos_init='random', prefix='backbone.'))
     with pytest.raises(ValueError, match='prefix'):
         model.init_weights()

@@ -18,17 +18,14 @@ from mmengine.structures import InstanceData
 from mmpretrain.models.backbones.hivit import Attention as HiViTAttention
 
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
-from mmdet_vit_transfer.models.backbones import ITPNHiViT, itpn
+from mmdet_vit_transfer.models.backbones import ITPNHiViT
 from mmdet_vit_transfer.models.backbones.itpn import ARCH_SETTINGS
-from mmdet_vit_transfer.models.layers import \
-    biased_attention as attention_module
-from mmdet_vit_transfer.models.layers.biased_attention import (
-    OffsetGridBias, grid_attention_bias)
-from mmdet_vit_transfer.models.layers.hivit_geometry import (
-    hivit_relative_position_bias, hivit_table_grid, hivit_table_size,
-    resize_hivit_table)
-from mmdet_vit_transfer.models.layers.vit_geometry import \
-    resize_relative_table
+from mmdet_vit_transfer.models.backbones.plain_vit import attention_backend
+from mmdet_vit_transfer.models.layers.cpu_fused_attention import \
+    OffsetGridBias
+from mmdet_vit_transfer.models.layers.vit_geometry import (
+    offset_grid_bias, relative_offset_grid, relative_table_size,
+    resize_relative_table)
 from mmdet_vit_transfer.utils import last_coco_metrics
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
@@ -48,12 +45,16 @@ def tiny_itpn(**kwargs):
 
 # --- geometry ---------------------------------------------------------------
 
-def test_table_sizes_and_grids():
-    assert hivit_table_size((14, 14)) == 27 * 27
-    assert hivit_table_size((3, 5)) == 5 * 9
-    assert hivit_table_grid(729) == (14, 14)
-    with pytest.raises(ValueError, match='732 rows fits no square grid'):
-        hivit_table_grid(732)
+def hivit_table_size(hw):
+    return relative_table_size(hw, num_cls_rows=0)
+
+
+def hivit_relative_position_bias(table, table_hw, hw):
+    return offset_grid_bias(relative_offset_grid(table, table_hw, hw, 0))
+
+
+def resize_hivit_table(table, src_hw, dst_hw):
+    return resize_relative_table(table, src_hw, dst_hw, num_cls_rows=0)
 
 
 def test_bias_uses_hivits_index_layout():
@@ -162,7 +163,8 @@ def test_published_block_layout():
      'depths must be'),
     (dict(arch=dict(embed_dims=64, num_heads=4)), "lacks \\['depths'\\]"),
     (dict(out_type='fpn'), 'out_type must be one of'),
-    (dict(rel_pos='shared_table'), 'rel_pos must be one of'),
+    (dict(rel_pos='shared_table'), "is now rel_pos='table'"),
+    (dict(rel_pos='beit'), 'rel_pos must be one of'),
     (dict(img_size=1000), 'img_size must be a positive multiple of 16'),
     (dict(drop_path_rate=1.0), 'drop_path_rate'),
 ])
@@ -195,34 +197,32 @@ def test_forward_backward_and_checkpointing(rel_pos):
         assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_a_large_global_bias_is_served_by_query_rows(monkeypatch):
-    """The attention blocks' tables give an OffsetGridBias when the bias is
-    large: same outputs and gradients as with the whole bias."""
+def test_backends_give_the_same_outputs_and_gradients():
+    """The generic path, and the fused CPU kernel with the blocks' biases
+    whole or served by query rows (an OffsetGridBias): same outputs and
+    gradients."""
     x = torch.randn(2, 3, 64, 96)  # a 4x6 grid at stride 16
     model = tiny_itpn(rel_pos='table', drop_path_rate=0.0)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if 'rel' in name:
                 p.normal_(std=0.5)
-    kinds, results = [], []
-
-    def spy(grid):
-        bias = grid_attention_bias(grid)
-        kinds.append(type(bias))
-        return bias
-
-    monkeypatch.setattr(itpn, 'grid_attention_bias', spy)
-    monkeypatch.setattr(attention_module, 'MIN_QUERIES_PER_CALL', 1)
-    for block_elements in (2**24, 4 * 2 * 6 * 24):  # two grid rows
-        monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS',
-                            block_elements)
+    by_rows = dict(type='cpu_fused', block_elements=4 * 2 * 6 * 24,
+                   min_queries_per_call=1)  # two grid rows
+    table = model.blocks[-1].attn.relative_position_bias_table
+    assert isinstance(
+        attention_backend(by_rows, x).table_bias(
+            relative_offset_grid(table, (4, 4), (4, 6), 0)), OffsetGridBias)
+    results = []
+    for backend in ('sdpa', 'cpu_fused', by_rows):
+        model.attn_backend = backend
         model.zero_grad()
         outs = model(x)
         sum((o * o).mean() for o in outs).backward()
         results.append(outs + tuple(p.grad for p in model.parameters()))
-    assert kinds == [torch.Tensor] * 3 + [OffsetGridBias] * 3
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_random_init():

@@ -2,15 +2,21 @@ import pytest
 import torch
 
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
-from mmdet_vit_transfer.models.backbones import plain_vit
-from mmdet_vit_transfer.models.backbones.plain_vit import ARCH_SETTINGS
-from mmdet_vit_transfer.models.layers import \
-    biased_attention as attention_module
-from mmdet_vit_transfer.models.layers.biased_attention import (
-    OffsetGridBias, biased_attention)
-from mmdet_vit_transfer.models.layers.vit_geometry import relative_position_bias
+from mmdet_vit_transfer.models.backbones.plain_vit import (ARCH_SETTINGS,
+                                                           SDPAttention,
+                                                           attention_backend)
+from mmdet_vit_transfer.models.layers.cpu_fused_attention import (
+    CPUFusedAttention, OffsetGridBias)
+from mmdet_vit_transfer.models.layers.vit_geometry import (
+    offset_grid_bias, relative_offset_grid)
 
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
+#: The fused CPU kernel with the 8x8 global grid's bias (2 heads) served a
+#: few grid rows at a time, the 4x4 windows' whole.
+BY_ROWS = dict(type='cpu_fused', block_elements=2 * 3 * 8 * 64,
+               min_queries_per_call=1)
+#: Every backend the tiny model can run on the CPU in float32.
+BACKENDS = ['sdpa', 'cpu_fused', BY_ROWS]
 
 
 def tiny_vit(**kwargs):
@@ -59,7 +65,7 @@ def test_any_input_size(arch, hw):
     assert all(o.shape[2:] == (hw[0] // 16, hw[1] // 16) for o in outs)
 
 
-@pytest.mark.parametrize('rel_pos', ['shared_table', 'decomposed', None])
+@pytest.mark.parametrize('rel_pos', ['table', 'decomposed', None])
 @pytest.mark.parametrize('hw', [(128, 128), (100, 156)])
 def test_tiny_forward_backward(rel_pos, hw):
     model = tiny_vit(rel_pos=rel_pos)
@@ -98,23 +104,26 @@ def test_shared_tables_are_one_parameter_each():
     assert not any('rel_pos' in n for n, _ in model.blocks.named_parameters())
 
 
-def test_shared_tables_feed_every_block_of_their_kind(monkeypatch):
-    model = tiny_vit()
+@pytest.mark.parametrize('backend', ['sdpa', 'cpu_fused'])
+def test_shared_tables_feed_every_block_of_their_kind(backend, monkeypatch):
+    model = tiny_vit(attn_backend=backend)
     randomize_tables(model)
     seen = []
     for block in model.blocks:
         original = block.attn.forward
 
-        def spy(x, bias=None, original=original, block=block):
+        def spy(x, bias, attention, original=original, block=block):
             seen.append((block.window_size, bias))
-            return original(x, bias)
+            return original(x, bias, attention)
 
         monkeypatch.setattr(block.attn, 'forward', spy)
     model(torch.randn(1, 3, 128, 128))
     window_table = model.rel_pos_window.relative_position_bias_table
     global_table = model.rel_pos_global.relative_position_bias_table
-    expected_window = relative_position_bias(window_table, (4, 4), (4, 4))
-    expected_global = relative_position_bias(global_table, (8, 8), (8, 8))
+    expected_window = offset_grid_bias(
+        relative_offset_grid(window_table, (4, 4), (4, 4)))
+    expected_global = offset_grid_bias(
+        relative_offset_grid(global_table, (8, 8), (8, 8)))
     assert [ws for ws, _ in seen] == [4, 0] * 4
     for ws, bias in seen:
         expected = expected_window if ws else expected_global
@@ -129,18 +138,16 @@ def outputs_and_grads(model, x):
 
 
 @pytest.mark.parametrize('img_hw', [(128, 128), (96, 160)])
-def test_a_large_global_bias_is_served_by_query_rows(img_hw, monkeypatch):
+def test_a_large_global_bias_is_served_by_query_rows(img_hw):
     model = tiny_vit()
     randomize_tables(model)
     x = torch.randn(2, 3, *img_hw)
     expected = outputs_and_grads(model, x)
-    # Bias elements allowed in one block: the 8x8 global grid (2 heads) is
-    # now served a few grid rows at a time, the 4x4 windows whole.
-    monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
-    monkeypatch.setattr(attention_module, 'MIN_QUERIES_PER_CALL', 1)
-    bias = model.rel_pos_global(tuple(s // 16 for s in img_hw))
+    model.attn_backend = BY_ROWS
+    attention = attention_backend(BY_ROWS, x)
+    bias = model.rel_pos_global(tuple(s // 16 for s in img_hw), attention)
     assert isinstance(bias, OffsetGridBias)
-    assert isinstance(model.rel_pos_window((4, 4)), torch.Tensor)
+    assert isinstance(model.rel_pos_window((4, 4), attention), torch.Tensor)
     got = outputs_and_grads(model, x)
     for a, b in zip(got[0], expected[0]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -152,35 +159,37 @@ def test_a_large_global_bias_is_served_by_query_rows(img_hw, monkeypatch):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_bf16_autocast_keeps_the_shared_biases_float32(monkeypatch):
-    # The fused attention takes a float32 bias with bf16 queries as it is;
-    # a cast here would copy the global bias and its gradient every block.
-    model = tiny_vit()
-    seen = []
-
-    def spy(q, k, v, bias):
-        seen.append((q.dtype, bias.dtype))
-        return biased_attention(q, k, v, bias)
-
-    monkeypatch.setattr(plain_vit, 'biased_attention', spy)
+def test_auto_backend_and_the_dtype_of_table_biases():
+    x = torch.randn(1, 3, 64, 64)
+    grid = torch.randn(2, 7, 7)
+    auto = attention_backend('auto', x)
+    assert isinstance(auto, CPUFusedAttention)
+    assert isinstance(attention_backend('sdpa', x), SDPAttention)
+    assert isinstance(attention_backend('auto', x.double()), SDPAttention)
+    with torch.device('meta'):
+        assert isinstance(attention_backend('auto', torch.empty(1)),
+                          SDPAttention)
+    with pytest.raises(ValueError, match="use 'sdpa' or 'auto'"):
+        attention_backend('cpu_fused', x.double())
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        outs = model(torch.randn(1, 3, 128, 128))
-    sum(o.float().sum() for o in outs).backward()
-    assert seen == [(torch.bfloat16, torch.float32)] * 8
-    assert model.rel_pos_global.relative_position_bias_table.grad.dtype == \
-        torch.float32
+        # The fused kernel takes a float32 bias with bf16 queries as it is;
+        # a cast would copy the global bias and its gradient every block.
+        fused = attention_backend('auto', x)
+        assert isinstance(fused, CPUFusedAttention)
+        assert fused.table_bias(grid).dtype == torch.float32
+    with torch.autocast('cpu', dtype=torch.float16):
+        # No fp16 CPU kernel: the generic path, its bias made once in fp16.
+        sdpa = attention_backend('auto', x)
+        assert isinstance(sdpa, SDPAttention)
+        assert sdpa.table_bias(grid).dtype == torch.float16
 
 
 @pytest.mark.parametrize('native', [True, False])
-def test_bf16_autocast_gives_the_float32_outputs_and_gradients(
-        native, monkeypatch):
+def test_bf16_autocast_gives_the_float32_outputs_and_gradients(native):
     """Within bf16 tolerance, with the global bias served by query rows and
     the attention backward's products in bf16 (native) or float32."""
-    monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', 2 * 3 * 8 * 64)
-    monkeypatch.setattr(attention_module, 'MIN_QUERIES_PER_CALL', 1)
-    monkeypatch.setattr(attention_module, 'has_native_bfloat16',
-                        lambda: native)
-    model = tiny_vit(drop_path_rate=0.0)
+    model = tiny_vit(drop_path_rate=0.0,
+                     attn_backend=dict(BY_ROWS, native_bfloat16=native))
     randomize_tables(model)
     x = torch.randn(1, 3, 128, 128)
     expected = outputs_and_grads(model, x)
@@ -205,14 +214,13 @@ def test_global_table_resized_for_other_grids():
     assert outs[-1].shape == (1, 32, 6, 10)
 
 
-@pytest.mark.parametrize('block_elements', [2**24, 2 * 3 * 8 * 64])
-def test_with_cp_same_outputs_and_gradients(block_elements, monkeypatch):
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_with_cp_same_outputs_and_gradients(backend):
     # Also with the global bias served by query rows (an OffsetGridBias).
-    monkeypatch.setattr(attention_module, 'BLOCK_ELEMENTS', block_elements)
     x = torch.randn(2, 3, 128, 128)
-    plain = tiny_vit(drop_path_rate=0.0)
+    plain = tiny_vit(drop_path_rate=0.0, attn_backend=backend)
     randomize_tables(plain)
-    ckpt = tiny_vit(drop_path_rate=0.0, with_cp=True)
+    ckpt = tiny_vit(drop_path_rate=0.0, with_cp=True, attn_backend=backend)
     ckpt.load_state_dict(plain.state_dict())
     grads = []
     for model in (plain, ckpt):
@@ -286,6 +294,7 @@ def test_layer_depth():
     (dict(arch=dict(embed_dims=30, depth=2, num_heads=4)), 'not divisible'),
     (dict(rel_pos='beit'), 'rel_pos must be one of'),
     (dict(qkv_bias='k'), 'qkv_bias must be one of'),
+    (dict(attn_backend='flash'), 'attn_backend must be one of'),
     (dict(global_attn_indexes=[1, 8]), r'\[8\] out of range for depth 8'),
     (dict(global_attn_indexes=[], out_indices=[]), 'at least one block'),
     (dict(drop_path_rate=1.5), 'drop_path_rate'),
@@ -294,3 +303,80 @@ def test_layer_depth():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         tiny_vit(**kwargs)
+
+
+def count_bias_builds(model, x, with_grad=True):
+    """Biases made from each shared table in one forward (and backward)
+    pass, and the calls of the geometry's whole-bias gather among them."""
+    for table in (model.rel_pos_window, model.rel_pos_global):
+        table.num_bias_builds = 0
+    with torch.profiler.profile() as prof:
+        with torch.set_grad_enabled(with_grad):
+            outs = model(x)
+        if with_grad:
+            sum(o.sum() for o in outs).backward()
+    events = {e.key: e.count for e in prof.key_averages()}
+    return (model.rel_pos_window.num_bias_builds,
+            model.rel_pos_global.num_bias_builds, events.get('aten::index', 0))
+
+
+@pytest.mark.parametrize('with_cp', [False, True])
+@pytest.mark.parametrize('with_grad', [True, False])
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_one_bias_per_table_per_forward(backend, with_grad, with_cp):
+    """Each shared table's bias is made once per forward and shared by the
+    four blocks of its kind, on every backend; the generic one makes it
+    whole (one gather per table, none in the blocks)."""
+    model = tiny_vit(attn_backend=backend, with_cp=with_cp)
+    x = torch.randn(1, 3, 128, 128, requires_grad=with_cp)
+    window, glob, gathers = count_bias_builds(model, x, with_grad)
+    assert (window, glob) == (1, 1)
+    assert gathers == (2 if backend == 'sdpa' else 0)
+
+
+@pytest.mark.parametrize('rel_pos', ['table', 'decomposed'])
+def test_backends_give_the_same_outputs_and_gradients(rel_pos):
+    """The fused CPU kernel (bias whole or by query rows) against the
+    generic path, in float32, and both against float64."""
+    x = torch.randn(2, 3, 96, 160)
+    reference = tiny_vit(rel_pos=rel_pos, attn_backend='sdpa')
+    randomize_tables(reference)
+    exact = outputs_and_grads(reference.double(), x.double())
+    reference.float()
+    results = {}
+    for backend in BACKENDS:
+        model = tiny_vit(rel_pos=rel_pos, attn_backend=backend)
+        model.load_state_dict(reference.state_dict())
+        results[str(backend)] = outputs_and_grads(model, x)
+    want = results['sdpa']
+    for name, (outs, grads) in results.items():
+        for got, ref, ref64 in zip(outs, want[0], exact[0]):
+            torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(got.double(), ref64, rtol=1e-4,
+                                       atol=1e-5)
+        for param, grad in grads.items():
+            torch.testing.assert_close(grad, want[1][param], rtol=1e-4,
+                                       atol=1e-5, msg=f'{name} {param}')
+
+
+def test_fp16_autocast_on_the_generic_path():
+    """CPU fp16 autocast stands in for a GPU's: finite outputs and
+    gradients, close to float32's."""
+    model = tiny_vit(drop_path_rate=0.0, attn_backend='sdpa')
+    randomize_tables(model)
+    x = torch.randn(1, 3, 128, 128)
+    expected = outputs_and_grads(model, x)
+    model.zero_grad()
+    with torch.autocast('cpu', dtype=torch.float16):
+        outs = model(x)
+    sum((o.float()**2).sum() for o in outs).backward()
+
+    def relative_error(got, want):
+        return ((got.float() - want).norm() / want.norm()).item()
+
+    for got, want in zip(outs, expected[0]):
+        assert torch.isfinite(got).all()
+        assert relative_error(got, want) < 0.01
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p.grad).all(), name
+        assert relative_error(p.grad, expected[1][name]) < 0.02, name

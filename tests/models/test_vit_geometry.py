@@ -2,11 +2,14 @@ import pytest
 import torch
 
 from mmdet_vit_transfer.models.layers.vit_geometry import (
-    add_bias_rows_grad, decomposed_rel_pos_bias, offset_grid_bias_rows,
-    offset_grid_grad, offset_grid_windows, relative_offset_grid,
-    relative_position_bias, relative_table_size, resize_abs_pos_embed,
-    resize_relative_table, window_partition, window_unpartition,
-    windows_bias_rows)
+    decomposed_rel_pos_bias, offset_grid_bias, relative_offset_grid,
+    relative_table_grid, relative_table_size, resize_abs_pos_embed,
+    resize_relative_table, window_partition, window_unpartition)
+
+
+def relative_position_bias(table, table_hw, hw, num_cls_rows=3):
+    return offset_grid_bias(
+        relative_offset_grid(table, table_hw, hw, num_cls_rows))
 
 
 @pytest.mark.parametrize('hw', [(64, 64), (13, 29), (14, 14), (1, 1)])
@@ -85,52 +88,18 @@ def test_relative_position_bias_matches_brute_force(hw):
     assert not grad[-3:].any()  # the cls rows are never read
 
 
-@pytest.mark.parametrize('hw', [(5, 3), (1, 4)])
-def test_bias_rows_are_the_rows_of_the_whole_bias(hw):
-    H, W = hw
-    table = torch.randn(relative_table_size(hw), 3, dtype=torch.float64)
-    whole = brute_force_bias(table, hw)
-    grid = relative_offset_grid(table, hw, hw)
-    buffer = torch.full((2 * whole.numel(), ), float('nan'),
-                        dtype=whole.dtype)
-    for y0, y1 in [(0, H), (0, 1), (H - 1, H), (H // 2, H)]:
-        rows = offset_grid_bias_rows(grid, (y0, y1))
-        assert rows.is_contiguous()
-        assert torch.equal(rows, whole[:, y0 * W:y1 * W])
-        in_buffer = offset_grid_bias_rows(grid, (y0, y1), out=buffer)
-        assert in_buffer.data_ptr() == buffer.data_ptr()
-        assert torch.equal(in_buffer, whole[:, y0 * W:y1 * W])
-        # Two images' rows, each query's row less its own number.
-        minus = torch.randn(2, 3, (y1 - y0) * W, dtype=whole.dtype)
-        shifted = windows_bias_rows(offset_grid_windows(grid), (y0, y1),
-                                    buffer, minus=minus)
-        assert shifted.data_ptr() == buffer.data_ptr()
-        torch.testing.assert_close(
-            shifted, whole[:, y0 * W:y1 * W] - minus.unsqueeze(-1))
-    with pytest.raises(ValueError, match='do not fit in a buffer of 8'):
-        offset_grid_bias_rows(grid, (0, H), out=buffer[:8])
-
-
-@pytest.mark.parametrize('hw', [(5, 3), (1, 4), (4, 4)])
-def test_bias_rows_grad_is_the_adjoint_of_the_rows(hw):
-    H, W = hw
-    table = torch.randn(relative_table_size(hw), 3, dtype=torch.float64,
-                        requires_grad=True)
-    grid = relative_offset_grid(table, hw, hw)
-    upstream = torch.randn(3, H * W, H * W, dtype=torch.float64)
-    expected, = torch.autograd.grad(brute_force_bias(table, hw), table,
-                                    upstream)
-    grad_windows = torch.zeros(3, 2 * H - 1, W, W, dtype=torch.float64)
-    for y0, y1 in [(0, H // 2), (H // 2, H)]:  # by blocks of rows
-        add_bias_rows_grad(grad_windows, upstream[:, y0 * W:y1 * W],
-                           (y0, y1))
-    got, = torch.autograd.grad(grid, table, offset_grid_grad(grad_windows))
-    torch.testing.assert_close(got, expected)
-
-
 def test_relative_table_size_has_three_cls_rows():
     assert relative_table_size((14, 14)) == 27 * 27 + 3
     assert relative_table_size((64, 64)) == 127 * 127 + 3
+    assert relative_table_grid(27 * 27 + 3) == (14, 14)
+
+
+def test_hivit_tables_have_no_cls_rows():
+    assert relative_table_size((14, 14), num_cls_rows=0) == 27 * 27
+    assert relative_table_size((3, 5), num_cls_rows=0) == 5 * 9
+    assert relative_table_grid(729, num_cls_rows=0) == (14, 14)
+    with pytest.raises(ValueError, match='732 rows fits no square grid'):
+        relative_table_grid(732, num_cls_rows=0)
 
 
 def test_relative_table_resize_keeps_cls_rows_and_constants():

@@ -23,18 +23,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.hivit import BlockWithRPE, PatchMerge
 from mmpretrain.models.necks.itpn_neck import PatchSplit
 from mmdet.registry import MODELS
 
-from ..layers.biased_attention import grid_attention_bias
-from ..layers.hivit_geometry import hivit_offset_grid, hivit_table_size
-from ..layers.vit_geometry import resize_abs_pos_embed
-from .plain_vit import Block
+from ..layers.vit_geometry import relative_table_size, resize_abs_pos_embed
+from .base import ViTBackboneBase, resolve_arch
+from .checkpoint_filters import filter_itpn_state
+from .plain_vit import (Block, attention_backend, check_rel_pos,
+                        parse_attn_backend, table_bias)
 
 #: The published iTPN encoders: width of the stride-16 stage, number of MLP
 #: blocks at stride 4 and at stride 8 and of attention blocks at stride 16,
@@ -47,7 +45,6 @@ ARCH_SETTINGS: Dict[str, Dict] = {
 #: Input pixels per stride-16 token, and per stem token.
 PATCH_SIZE, STEM_STRIDE = 16, 4
 OUT_TYPES = ('pyramid', 'stages')
-REL_POS_MODES = ('table', 'decomposed', None)
 
 
 class HiViTBlock(Block):
@@ -88,17 +85,20 @@ class HiViTBlock(Block):
             if rel_pos == 'decomposed' else None)
         self.table_hw = tuple(rel_pos_hw) if rel_pos == 'table' else None
         if self.table_hw is not None:
+            # HiViT's tables have no cls rows.
             self.attn.relative_position_bias_table = nn.Parameter(
-                torch.zeros(hivit_table_size(self.table_hw), num_heads))
+                torch.zeros(relative_table_size(self.table_hw, 0),
+                            num_heads))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Args: x ``(B, H, W, C)``. Returns the same shape."""
+    def forward(self, x: torch.Tensor, attention) -> torch.Tensor:
+        """Args: x ``(B, H, W, C)``; the attention backend. Returns the
+        same shape."""
         bias = None
         if self.table_hw is not None:
-            bias = grid_attention_bias(
-                hivit_offset_grid(self.attn.relative_position_bias_table,
-                                  self.table_hw, tuple(x.shape[1:3])))
-        return super().forward(x, bias)
+            bias = table_bias(self.attn.relative_position_bias_table,
+                              self.table_hw, tuple(x.shape[1:3]), 0,
+                              attention)
+        return super().forward(x, bias, attention)
 
 
 def _mlp_block(dims: int, mlp_ratio: float, drop_path: float, norm_cfg: dict,
@@ -123,7 +123,7 @@ def _split(module: PatchSplit, x: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class ITPNHiViT(BaseModule):
+class ITPNHiViT(ViTBackboneBase):
     """iTPN: a HiViT encoder and its integrally pre-trained pyramid.
 
     Args:
@@ -160,13 +160,18 @@ class ITPNHiViT(BaseModule):
             attention blocks, linear from 0.
         norm_cfg (dict): norm layers.
         with_cp (bool): activation checkpointing of every encoder block.
+        attn_backend (str | dict): ``'auto'``, ``'sdpa'`` or
+            ``'cpu_fused'`` (see :func:`.plain_vit.attention_backend`).
         init_cfg (dict | None): None for random init, or
             ``dict(type='Pretrained', checkpoint=...)`` with an iTPN
             checkpoint (official pixel / CLIP or mmpretrain layout, or a
             converted one) and optionally ``format`` (``'auto'``),
-            ``abs_pos`` and ``rel_pos`` (see
-            :func:`mmdet_vit_transfer.checkpoints.load_itpn_pretrained`).
+            ``abs_pos_init`` and ``rel_pos_init`` (see
+            :func:`mmdet_vit_transfer.checkpoints.load_pretrained`).
     """
+
+    EMBEDDING_NAMES = ('patch_embed.', 'absolute_pos_embed')
+    ABS_POS_NAME = 'absolute_pos_embed'
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
@@ -184,6 +189,7 @@ class ITPNHiViT(BaseModule):
                  drop_path_rate: float = 0.0,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  with_cp: bool = False,
+                 attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
@@ -193,9 +199,7 @@ class ITPNHiViT(BaseModule):
         if out_type not in OUT_TYPES:
             raise ValueError(f'out_type must be one of {OUT_TYPES}, '
                              f'got {out_type!r}')
-        if rel_pos not in REL_POS_MODES:
-            raise ValueError(f'rel_pos must be one of {REL_POS_MODES}, '
-                             f'got {rel_pos!r}')
+        check_rel_pos(rel_pos)
         for name, value in dict(img_size=img_size,
                                 pretrain_img_size=pretrain_img_size).items():
             if value < PATCH_SIZE or value % PATCH_SIZE:
@@ -212,6 +216,8 @@ class ITPNHiViT(BaseModule):
         self.fpn_dim = fpn_dim
         self.fpn_depth = fpn_depth
         self.with_cp = with_cp
+        parse_attn_backend(attn_backend)
+        self.attn_backend = attn_backend
         grid = img_size // PATCH_SIZE
         self.grid_hw = (grid, grid)
         pretrain_grid = pretrain_img_size // PATCH_SIZE
@@ -266,15 +272,8 @@ class ITPNHiViT(BaseModule):
 
     @staticmethod
     def _resolve_arch(arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise ValueError(f'arch must be one of '
-                                 f'{sorted(ARCH_SETTINGS)} or a dict, '
-                                 f'got {arch!r}')
-            return ARCH_SETTINGS[arch]
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict lacks {sorted(missing)}')
+        arch = resolve_arch(arch, ARCH_SETTINGS,
+                            ('embed_dims', 'depths', 'num_heads'))
         embed_dims, depths, heads = (arch['embed_dims'], tuple(arch['depths']),
                                      arch['num_heads'])
         if embed_dims % 4 or embed_dims % heads:
@@ -293,41 +292,10 @@ class ITPNHiViT(BaseModule):
             return [self.fpn_dim] * 5
         return [self.embed_dims // 4, self.embed_dims // 2, self.embed_dims]
 
-    def init_weights(self) -> None:
-        """Random init as published, then any pre-trained weights.
-
-        Linear layers get a truncated normal (std 0.02) and zero bias, norm
-        layers ones and zeros, the absolute position embedding a truncated
-        normal (std 0.02); relative positions start at zero.
-        """
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if self.absolute_pos_embed is not None:
-            trunc_normal_(self.absolute_pos_embed, std=0.02)
-        for name, p in self.named_parameters():
-            if name.endswith(('relative_position_bias_table', 'rel_pos_h',
-                              'rel_pos_w')):
-                nn.init.zeros_(p)
-        if self.init_cfg is None:
-            return
-        if self.init_cfg.get('type') != 'Pretrained':
-            super().init_weights()
-            return
-        # Imported here: the checkpoint modules build on the model layers.
-        from ...checkpoints import load_itpn_pretrained, pretrained_options
-        load_itpn_pretrained(self, **pretrained_options(self.init_cfg))
-        self._is_init = True
-
-    def _run(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(block, x, use_reentrant=False)
-        return block(x)
+    def checkpoint_filter(self, state: dict, report, **options) -> dict:
+        """Fit a converted iTPN checkpoint to this model (see
+        :func:`.checkpoint_filters.filter_itpn_state`)."""
+        return filter_itpn_state(state, self, report, **options)
 
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The encoder: channels-last maps at strides 4, 8 and 16.
@@ -350,14 +318,15 @@ class ITPNHiViT(BaseModule):
         for block in self.blocks[:self.num_stem_entries]:
             if isinstance(block, PatchMerge):
                 stages.append(x)
-            x = self._run(block, x)
+            x = self.run_block(block, x)
         # (B, H/16, W/16, C) from here on.
         if self.absolute_pos_embed is not None:
             x = x + resize_abs_pos_embed(
                 self.absolute_pos_embed, tuple(x.shape[1:3]),
                 num_extra_tokens=0)
+        attention = attention_backend(self.attn_backend, x)
         for block in self.blocks[self.num_stem_entries:]:
-            x = self._run(block, x)
+            x = self.run_block(block, x, attention)
         stages.append(x)
         return stages
 
@@ -398,31 +367,3 @@ class ITPNHiViT(BaseModule):
         if self.out_type == 'stages':
             return tuple(s.permute(0, 3, 1, 2).contiguous() for s in stages)
         return tuple(self.forward_pyramid(stages))
-
-    def get_layer_depth(self, param_name: str,
-                        prefix: str = 'backbone.') -> Tuple[int, int]:
-        """Layer id of a parameter for layer-wise lr decay.
-
-        Every entry of ``blocks`` is a layer, in order (MLP blocks, patch
-        merges and attention blocks alike): ``blocks.{i}`` is layer
-        ``i + 1``; the patch embedding and the absolute position embedding
-        are layer 0; everything else (the pyramid, the heads) is the top,
-        ``len(blocks) + 1``.
-
-        Args:
-            param_name (str): parameter name in the detector.
-            prefix (str): prefix of this backbone's parameters.
-
-        Returns:
-            tuple: ``(layer_id, num_layers)`` with
-            ``num_layers = len(blocks) + 2``.
-        """
-        num_layers = len(self.blocks) + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith(('patch_embed.', 'absolute_pos_embed')):
-            return 0, num_layers
-        if name.startswith('blocks.'):
-            return int(name.split('.')[1]) + 1, num_layers
-        return num_layers - 1, num_layers

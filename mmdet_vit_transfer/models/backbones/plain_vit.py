@@ -6,6 +6,13 @@ and global attention in four, relative position biases, and four outputs
 taken after the global blocks. The geometry lives in
 :mod:`mmdet_vit_transfer.models.layers.vit_geometry`; this file wires it.
 
+Attention is one call to a backend chosen per forward pass
+(``attn_backend``): ``'sdpa'``, PyTorch's ``scaled_dot_product_attention``
+on any device, or ``'cpu_fused'``, the fused CPU kernel of
+:mod:`mmdet_vit_transfer.models.layers.cpu_fused_attention` (the default on
+CPU tensors). On both, each shared table's bias is made once per forward
+and shared by every block of its kind.
+
 Parameter names follow timm / BEiT (``patch_embed.proj``, ``blocks.{i}.attn.qkv``,
 ``blocks.{i}.mlp.fc1``, ``gamma_1``...) so that published checkpoints map
 onto the model with few renames.
@@ -16,27 +23,110 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import trunc_normal_
 from mmdet.registry import MODELS
 
-from ..layers.biased_attention import (OffsetGridBias, biased_attention,
-                                       grid_attention_bias)
-from ..layers.vit_geometry import (decomposed_rel_pos_bias,
+from ..layers.cpu_fused_attention import CPUFusedAttention, supports
+from ..layers.vit_geometry import (NUM_CLS_RELATIVE_ENTRIES,
+                                   decomposed_rel_pos_bias, offset_grid_bias,
                                    relative_offset_grid, relative_table_size,
                                    resize_abs_pos_embed, window_partition,
                                    window_unpartition)
+from .base import ViTBackboneBase, resolve_arch
+from .checkpoint_filters import filter_plain_vit_state
 
 ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
     'base': dict(embed_dims=768, depth=12, num_heads=12),
     'large': dict(embed_dims=1024, depth=24, num_heads=16),
     'huge': dict(embed_dims=1280, depth=32, num_heads=16),
 }
-REL_POS_MODES = ('shared_table', 'decomposed', None)
+#: Relative positions of both backbones: BEiT-style tables, ViTDet's
+#: decomposed ones, or none.
+REL_POS_MODES = ('table', 'decomposed', None)
 QKV_BIAS_MODES = ('qkv', 'qv', None)
+ATTN_BACKENDS = ('auto', 'sdpa', 'cpu_fused')
+
+
+class SDPAttention:
+    """The generic attention backend, for any device and dtype: PyTorch's
+    ``scaled_dot_product_attention``, with a table's bias made whole once
+    per forward in the dtype attention runs in (the autocast dtype under
+    autocast).
+
+    Args:
+        dtype (torch.dtype): dtype of the queries.
+    """
+
+    def __init__(self, dtype: torch.dtype):
+        self.dtype = dtype
+
+    def table_bias(self, grid: torch.Tensor) -> torch.Tensor:
+        """``(1, heads, H*W, H*W)`` from an offset grid."""
+        return offset_grid_bias(grid).unsqueeze(0).to(self.dtype)
+
+    def __call__(self, q, k, v, bias):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
+def check_rel_pos(rel_pos: Optional[str]) -> None:
+    """ValueError unless ``rel_pos`` is one of ``REL_POS_MODES``."""
+    if rel_pos == 'shared_table':
+        raise ValueError("rel_pos='shared_table' is now rel_pos='table'")
+    if rel_pos not in REL_POS_MODES:
+        raise ValueError(f'rel_pos must be one of {REL_POS_MODES}, '
+                         f'got {rel_pos!r}')
+
+
+def parse_attn_backend(attn_backend: Union[str, dict]) -> Tuple[str, dict]:
+    """``attn_backend`` as its name and the options of its CPU kernel;
+    ValueError for an unknown name."""
+    options = ({'type': attn_backend} if isinstance(attn_backend, str) else
+               dict(attn_backend))
+    name = options.pop('type', 'auto')
+    if name not in ATTN_BACKENDS:
+        raise ValueError(f'attn_backend must be one of {ATTN_BACKENDS}, '
+                         f'got {name!r}')
+    return name, options
+
+
+def attention_backend(attn_backend: Union[str, dict], x: torch.Tensor):
+    """The backend of one forward pass over inputs like ``x``.
+
+    Args:
+        attn_backend (str | dict): ``'auto'`` (``'cpu_fused'`` for CPU
+            tensors in float32 or bfloat16, ``'sdpa'`` otherwise),
+            ``'sdpa'`` or ``'cpu_fused'``; or ``dict(type=..., **options)``
+            with the options of
+            :class:`~..layers.cpu_fused_attention.CPUFusedAttention`.
+        x (Tensor): the input of the forward pass.
+
+    Returns:
+        SDPAttention | CPUFusedAttention: it makes table biases
+        (``table_bias(grid)``) and attends (``(q, k, v, bias)``).
+    """
+    name, options = parse_attn_backend(attn_backend)
+    if name == 'auto':
+        name = 'cpu_fused' if supports(x) else 'sdpa'
+    if name == 'cpu_fused':
+        if not supports(x):
+            raise ValueError(f"attn_backend='cpu_fused' runs on CPU tensors "
+                             f'in float32 or bfloat16, got {x.dtype} on '
+                             f"{x.device}: use 'sdpa' or 'auto'")
+        return CPUFusedAttention(**options)
+    device = x.device.type
+    autocast = (torch.amp.is_autocast_available(device)
+                and torch.is_autocast_enabled(device))
+    return SDPAttention(
+        torch.get_autocast_dtype(device) if autocast else x.dtype)
+
+
+def table_bias(table: torch.Tensor, table_hw: Tuple[int, int],
+               hw: Tuple[int, int], num_cls_rows: int, attention):
+    """The bias of a relative-position table for tokens on grid ``hw``, as
+    the backend ``attention`` takes it (see :func:`attention_backend`)."""
+    return attention.table_bias(
+        relative_offset_grid(table, table_hw, hw, num_cls_rows))
 
 
 class RelativePositionTable(nn.Module):
@@ -45,6 +135,10 @@ class RelativePositionTable(nn.Module):
     Args:
         table_hw (tuple): grid the table is made for.
         num_heads (int): attention heads.
+
+    Attributes:
+        num_bias_builds (int): biases made from the table so far; one per
+            forward pass and input size.
     """
 
     def __init__(self, table_hw: Tuple[int, int], num_heads: int):
@@ -52,16 +146,14 @@ class RelativePositionTable(nn.Module):
         self.table_hw = tuple(table_hw)
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros(relative_table_size(table_hw), num_heads))
+        self.num_bias_builds = 0
 
-    def forward(self,
-                hw: Tuple[int, int]) -> Union[torch.Tensor, OffsetGridBias]:
-        """Bias ``(1, num_heads, H*W, H*W)`` for tokens on grid ``hw``;
-        one of more than ``BLOCK_ELEMENTS`` comes as an
-        :class:`OffsetGridBias`, never whole on the CPU (805 MB for ViT-B's
-        global blocks at 1024 px, and as much for its gradient)."""
-        return grid_attention_bias(
-            relative_offset_grid(self.relative_position_bias_table,
-                                 self.table_hw, hw))
+    def forward(self, hw: Tuple[int, int], attention):
+        """The bias for tokens on grid ``hw``, for the backend
+        ``attention``."""
+        self.num_bias_builds += 1
+        return table_bias(self.relative_position_bias_table, self.table_hw,
+                          hw, NUM_CLS_RELATIVE_ENTRIES, attention)
 
 
 class Attention(nn.Module):
@@ -97,36 +189,29 @@ class Attention(nn.Module):
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * h - 1, head_dims))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * w - 1, head_dims))
 
-    def forward(
-            self,
-            x: torch.Tensor,
-            bias: Union[torch.Tensor, OffsetGridBias, None] = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias, attention) -> torch.Tensor:
         """Attend within each ``(H, W)`` map of ``x``.
 
         Args:
             x (Tensor): ``(B, H, W, C)``.
-            bias (Tensor | OffsetGridBias | None): additive bias
-                broadcastable to ``(B, num_heads, H*W, H*W)`` (shared
-                relative tables).
+            bias: a shared table's bias from ``attention.table_bias``, or
+                None.
+            attention: the backend (see :func:`attention_backend`).
         """
         B, H, W, C = x.shape
-        qkv_bias = None
+        qkv_bias = self.qkv.bias
         if self.q_bias is not None:
             qkv_bias = torch.cat(
                 [self.q_bias,
                  torch.zeros_like(self.v_bias), self.v_bias])
-        qkv = F.linear(x, self.qkv.weight,
-                       self.qkv.bias if qkv_bias is None else qkv_bias)
         # (B, N, 3, heads, hd) -> 3 x (B, heads, N, hd)
-        q, k, v = qkv.reshape(B, H * W, 3, self.num_heads,
-                              -1).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = F.linear(x, self.qkv.weight, qkv_bias).reshape(
+            B, H * W, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
         if self.use_decomposed_rel_pos:
-            # As ViTDet: the bias is computed from the unscaled queries.
-            rel = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
-                                          (H, W))
-            bias = rel if bias is None else bias + rel
-        x = biased_attention(q, k, v, bias)
+            # As ViTDet: from the unscaled queries; exclusive with tables.
+            bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
+                                           (H, W))
+        x = attention(q, k, v, bias)
         # (B, heads, N, hd) -> (B, H, W, C)
         x = x.transpose(1, 2).reshape(B, H, W, C)
         return self.proj(x)
@@ -187,18 +272,15 @@ class Block(nn.Module):
         else:
             self.gamma_1 = self.gamma_2 = None
 
-    def forward(
-            self,
-            x: torch.Tensor,
-            bias: Union[torch.Tensor, OffsetGridBias, None] = None
-    ) -> torch.Tensor:
-        """Args: x ``(B, H, W, C)``; bias for this block's attention."""
+    def forward(self, x: torch.Tensor, bias, attention) -> torch.Tensor:
+        """Args: x ``(B, H, W, C)``; the bias of this block's attention
+        (see :meth:`Attention.forward`) and the attention backend."""
         shortcut = x
         x = self.norm1(x)
         if self.window_size > 0:
             H, W = x.shape[1:3]
             x, padded_hw = window_partition(x, self.window_size)
-        x = self.attn(x, bias)
+        x = self.attn(x, bias, attention)
         if self.window_size > 0:
             x = window_unpartition(x, self.window_size, padded_hw, (H, W))
         if self.gamma_1 is not None:
@@ -211,7 +293,7 @@ class Block(nn.Module):
 
 
 @MODELS.register_module()
-class PlainViTPyramid(BaseModule):
+class PlainViTPyramid(ViTBackboneBase):
     """Plain ViT backbone that outputs the maps after its global blocks.
 
     Args:
@@ -230,8 +312,8 @@ class PlainViTPyramid(BaseModule):
             attention; default the last block of each quarter of the depth.
         out_indices (sequence[int] | None): blocks whose outputs are
             returned; default ``global_attn_indexes``.
-        rel_pos (str | None): ``'shared_table'`` (one BEiT table shared by
-            the windowed blocks, one by the global blocks), ``'decomposed'``
+        rel_pos (str | None): ``'table'`` (one BEiT table shared by the
+            windowed blocks, one by the global blocks), ``'decomposed'``
             (ViTDet, per block) or None.
         qkv_bias (str | None): ``'qkv'``, ``'qv'`` (BEiT) or None.
         layer_scale_init_value (float): BEiT layer scale init (0.1); 0 off.
@@ -239,13 +321,18 @@ class PlainViTPyramid(BaseModule):
         mlp_ratio (float): MLP hidden size over the width.
         norm_cfg (dict): norm layer of the blocks.
         with_cp (bool): activation checkpointing of every block.
+        attn_backend (str | dict): ``'auto'``, ``'sdpa'`` or
+            ``'cpu_fused'`` (see :func:`attention_backend`).
         init_cfg (dict | None): None for the random init of the scratch
             baseline, or ``dict(type='Pretrained', checkpoint=...)`` with a
             published checkpoint (MAE, DeiT/timm, MoCo v3, BEiT, mmpretrain)
             or a converted one, and optionally ``format`` (``'auto'``),
-            ``abs_pos`` and ``rel_pos`` (see
+            ``abs_pos_init`` and ``rel_pos_init`` (see
             :func:`mmdet_vit_transfer.checkpoints.load_pretrained`).
     """
+
+    EMBEDDING_NAMES = ('patch_embed.', 'pos_embed')
+    ABS_POS_NAME = 'pos_embed'
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
@@ -257,22 +344,21 @@ class PlainViTPyramid(BaseModule):
                  window_size: int = 14,
                  global_attn_indexes: Optional[Sequence[int]] = None,
                  out_indices: Optional[Sequence[int]] = None,
-                 rel_pos: Optional[str] = 'shared_table',
+                 rel_pos: Optional[str] = 'table',
                  qkv_bias: Optional[str] = 'qkv',
                  layer_scale_init_value: float = 0.0,
                  drop_path_rate: float = 0.0,
                  mlp_ratio: float = 4.0,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  with_cp: bool = False,
+                 attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
         self.embed_dims = arch['embed_dims']
         self.depth = arch['depth']
         self.num_heads = arch['num_heads']
-        if rel_pos not in REL_POS_MODES:
-            raise ValueError(f'rel_pos must be one of {REL_POS_MODES}, '
-                             f'got {rel_pos!r}')
+        check_rel_pos(rel_pos)
         if qkv_bias not in QKV_BIAS_MODES:
             raise ValueError(f'qkv_bias must be one of {QKV_BIAS_MODES}, '
                              f'got {qkv_bias!r}')
@@ -304,6 +390,8 @@ class PlainViTPyramid(BaseModule):
         self.window_size = window_size
         self.rel_pos = rel_pos
         self.with_cp = with_cp
+        parse_attn_backend(attn_backend)
+        self.attn_backend = attn_backend
         grid = img_size // patch_size
         self.grid_hw = (grid, grid)
         pretrain_grid = pretrain_img_size // patch_size
@@ -321,7 +409,7 @@ class PlainViTPyramid(BaseModule):
             i not in self.global_attn_indexes and window_size > 0
             for i in range(self.depth)
         ]
-        if rel_pos == 'shared_table':
+        if rel_pos == 'table':
             self.rel_pos_window = RelativePositionTable(
                 (window_size, window_size),
                 self.num_heads) if any(windowed) else None
@@ -351,22 +439,15 @@ class PlainViTPyramid(BaseModule):
 
     @staticmethod
     def _resolve_arch(arch: Union[str, dict]) -> Dict[str, int]:
-        if isinstance(arch, str):
-            if arch not in ARCH_SETTINGS:
-                raise ValueError(f'arch must be one of '
-                                 f'{sorted(ARCH_SETTINGS)} or a dict, '
-                                 f'got {arch!r}')
-            return ARCH_SETTINGS[arch]
-        missing = {'embed_dims', 'depth', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict lacks {sorted(missing)}')
+        arch = resolve_arch(arch, ARCH_SETTINGS,
+                            ('embed_dims', 'depth', 'num_heads'))
         if arch['embed_dims'] % arch['num_heads']:
             raise ValueError(
                 f"embed_dims {arch['embed_dims']} is not divisible by "
                 f"num_heads {arch['num_heads']}")
         if arch['depth'] < 1:
             raise ValueError(f"depth must be positive, got {arch['depth']}")
-        return dict(arch)
+        return arch
 
     def _check_indexes(self, name: str, indexes: Sequence[int]) -> List[int]:
         indexes = sorted(int(i) for i in indexes)
@@ -376,42 +457,24 @@ class PlainViTPyramid(BaseModule):
                              f'{self.depth} (valid: 0..{self.depth - 1})')
         return indexes
 
-    def init_weights(self) -> None:
-        """Random init (the scratch baseline), then any pre-trained weights.
-
-        Linear layers get a truncated normal (std 0.02); the attention output
-        projection and second MLP layer of block ``i`` (1-based) are divided
-        by ``sqrt(2 * i)``. Relative-position tables start at zero.
-        """
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+    def random_init(self) -> None:
+        """Random init (the scratch baseline): that of
+        :class:`~.base.ViTBackboneBase`, the patch projection initialised
+        like a Linear layer (as MAE), and the attention output projection
+        and second MLP layer of block ``i`` (1-based) divided by
+        ``sqrt(2 * i)``."""
+        super().random_init()
         proj = self.patch_embed.proj
-        # As MAE: the patch projection initialised like a Linear layer.
         nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
         nn.init.zeros_(proj.bias)
-        if self.pos_embed is not None:
-            trunc_normal_(self.pos_embed, std=0.02)
         for i, block in enumerate(self.blocks, start=1):
             block.attn.proj.weight.data.div_(math.sqrt(2.0 * i))
             block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * i))
-        for name, p in self.named_parameters():
-            if 'rel_pos' in name:
-                nn.init.zeros_(p)
-        if self.init_cfg is None:
-            return
-        if self.init_cfg.get('type') != 'Pretrained':
-            super().init_weights()
-            return
-        # Imported here: the checkpoint module builds on the model layers.
-        from ...checkpoints import load_pretrained, pretrained_options
-        load_pretrained(self, **pretrained_options(self.init_cfg))
-        self._is_init = True
+
+    def checkpoint_filter(self, state: dict, report, **options) -> dict:
+        """Fit a converted ViT checkpoint to this model (see
+        :func:`.checkpoint_filters.filter_plain_vit_state`)."""
+        return filter_plain_vit_state(state, self, report, **options)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/16, W/16)``
@@ -421,47 +484,20 @@ class PlainViTPyramid(BaseModule):
         if self.pos_embed is not None:
             x = x + resize_abs_pos_embed(self.pos_embed, hw)
 
+        attention = attention_backend(self.attn_backend, x)
         window_bias = global_bias = None
-        if self.rel_pos == 'shared_table':
-            # Built once per forward and shared by every block of its kind.
+        if self.rel_pos == 'table':
+            # Made once per forward and shared by every block of its kind.
             if self.rel_pos_window is not None:
                 window_bias = self.rel_pos_window(
-                    (self.window_size, self.window_size))
+                    (self.window_size, self.window_size), attention)
             if self.rel_pos_global is not None:
-                global_bias = self.rel_pos_global(hw)
+                global_bias = self.rel_pos_global(hw, attention)
 
         outs = []
         for i, block in enumerate(self.blocks):
             bias = window_bias if block.window_size > 0 else global_bias
-            if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, bias, use_reentrant=False)
-            else:
-                x = block(x, bias)
+            x = self.run_block(block, x, bias, attention)
             if i in self.out_indices:
                 outs.append(x.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
-
-    def get_layer_depth(self, param_name: str,
-                        prefix: str = 'backbone.') -> Tuple[int, int]:
-        """Layer id of a parameter for layer-wise lr decay.
-
-        Patch and position embeddings are layer 0, block ``i`` is ``i + 1``,
-        everything else (shared relative tables as in BEiT, neck, heads) is
-        the top, ``depth + 1``.
-
-        Args:
-            param_name (str): parameter name in the detector.
-            prefix (str): prefix of this backbone's parameters.
-
-        Returns:
-            tuple: ``(layer_id, num_layers)`` with ``num_layers = depth + 2``.
-        """
-        num_layers = self.depth + 2
-        if not param_name.startswith(prefix):
-            return num_layers - 1, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith(('patch_embed', 'pos_embed')):
-            return 0, num_layers
-        if name.startswith('blocks.'):
-            return int(name.split('.')[1]) + 1, num_layers
-        return num_layers - 1, num_layers

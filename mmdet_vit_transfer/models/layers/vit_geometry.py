@@ -1,14 +1,14 @@
-"""Pure tensor functions for plain-ViT detection backbones.
+"""Pure tensor functions for the ViT and iTPN detection backbones.
 
 Everything here is stateless geometry: window partitioning, position-embedding
-resizing and relative-position biases. The modules in
-:mod:`mmdet_vit_transfer.models.backbones.plain_vit` only wire these together,
-and the tests check each one on its own.
+resizing and relative-position tables and biases (BEiT's tables end in three
+cls rows, HiViT's have none: ``num_cls_rows``). The backbones only wire these
+together, and the tests check each one on its own.
 
 Token maps are channels-last, ``(B, H, W, C)``, as inside the transformer.
 """
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -100,45 +100,41 @@ def resize_abs_pos_embed(pos_embed: torch.Tensor, hw: Tuple[int, int],
     return grid.permute(0, 2, 3, 1)
 
 
-def relative_table_size(hw: Tuple[int, int]) -> int:
-    """Number of rows of a BEiT relative-position table for grid ``hw``."""
+def relative_table_size(hw: Tuple[int, int],
+                        num_cls_rows: int = NUM_CLS_RELATIVE_ENTRIES) -> int:
+    """Rows of a relative-position table for grid ``hw``: one per 2-D offset,
+    ``(2H - 1) * (2W - 1)``, plus ``num_cls_rows`` (3 for BEiT, 0 for
+    HiViT)."""
     H, W = hw
-    return (2 * H - 1) * (2 * W - 1) + NUM_CLS_RELATIVE_ENTRIES
+    return (2 * H - 1) * (2 * W - 1) + num_cls_rows
 
 
-def resize_relative_table(table: torch.Tensor, src_hw: Tuple[int, int],
-                          dst_hw: Tuple[int, int]) -> torch.Tensor:
-    """Resize a BEiT relative-position table to another grid.
+def relative_table_grid(num_rows: int,
+                        num_cls_rows: int = NUM_CLS_RELATIVE_ENTRIES
+                        ) -> Tuple[int, int]:
+    """Square grid ``(S, S)`` a relative-position table of ``num_rows`` rows
+    is made for; ValueError when the rows fit none."""
+    side = (math.isqrt(max(num_rows - num_cls_rows, 0)) + 1) // 2
+    if side < 1 or relative_table_size((side, side),
+                                       num_cls_rows) != num_rows:
+        raise ValueError(f'a relative table with {num_rows} rows fits no '
+                         f'square grid ((2S-1)^2 + {num_cls_rows} rows)')
+    return side, side
 
-    The offset part is treated as a ``(2H - 1, 2W - 1)`` image per head and
-    resized bicubically; the cls rows are kept as they are.
 
-    Args:
-        table (Tensor): ``(relative_table_size(src_hw), num_heads)``.
-        src_hw (tuple): grid the table was made for.
-        dst_hw (tuple): grid the result is for.
-
-    Returns:
-        Tensor: ``(relative_table_size(dst_hw), num_heads)``.
-    """
-    if table.shape[0] != relative_table_size(src_hw):
+def _check_table(table: torch.Tensor, hw: Tuple[int, int],
+                 num_cls_rows: int) -> None:
+    if table.shape[0] != relative_table_size(hw, num_cls_rows):
         raise ValueError(
-            f'a relative table for grid {tuple(src_hw)} has '
-            f'{relative_table_size(src_hw)} rows, got {table.shape[0]}')
-    if tuple(src_hw) == tuple(dst_hw):
-        return table
-    offsets = resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], src_hw,
-                                 dst_hw)
-    return torch.cat([offsets, table[-NUM_CLS_RELATIVE_ENTRIES:]], dim=0)
+            f'a relative table for grid {tuple(hw)} has '
+            f'{relative_table_size(hw, num_cls_rows)} rows, got '
+            f'{table.shape[0]}')
 
 
 def resize_offset_rows(offsets: torch.Tensor, src_hw: Tuple[int, int],
                        dst_hw: Tuple[int, int]) -> torch.Tensor:
-    """Resize the offset rows of a relative-position table (BEiT's without
-    its cls rows, or HiViT's) to another grid.
-
-    The rows are treated as a ``(2H - 1, 2W - 1)`` image per head and
-    resized bicubically.
+    """Resize the offset rows of a relative-position table to another grid,
+    treating them as a ``(2H - 1, 2W - 1)`` image per head (bicubic).
 
     Args:
         offsets (Tensor): ``((2H - 1) * (2W - 1), num_heads)`` for ``src_hw``.
@@ -163,191 +159,68 @@ def resize_offset_rows(offsets: torch.Tensor, src_hw: Tuple[int, int],
     return grid.reshape(num_heads, -1).T
 
 
-def offset_grid_windows(grid: torch.Tensor) -> torch.Tensor:
-    """The windows of an offset grid that its bias rows are copied from.
-
-    ``windows[h, a, x, x'] = grid[h, 2H - 2 - a, W - 1 + x - x']``: the
-    bias row of query ``(y, x)`` is ``windows[:, H - 1 - y:2H - 1 - y, x]``
-    (see :func:`windows_bias_rows`). Made once, it serves every block of
-    rows; :func:`offset_grid_grad` is its adjoint.
+def resize_relative_table(table: torch.Tensor, src_hw: Tuple[int, int],
+                          dst_hw: Tuple[int, int],
+                          num_cls_rows: int = NUM_CLS_RELATIVE_ENTRIES
+                          ) -> torch.Tensor:
+    """Resize a relative-position table to another grid: its offset rows
+    bicubically (:func:`resize_offset_rows`), its cls rows kept as they are.
 
     Args:
-        grid (Tensor): ``(num_heads, 2H - 1, 2W - 1)``.
+        table (Tensor): ``(relative_table_size(src_hw), num_heads)``.
+        src_hw (tuple): grid the table was made for.
+        dst_hw (tuple): grid the result is for.
+        num_cls_rows (int): trailing cls rows (3 for BEiT, 0 for HiViT).
 
     Returns:
-        Tensor: ``(num_heads, 2H - 1, W, W)``, contiguous.
+        Tensor: ``(relative_table_size(dst_hw), num_heads)``.
     """
-    W = (grid.shape[2] + 1) // 2
-    # flipped[h, a, c] is the bias for (y' - y, x' - x) = (a - H + 1,
-    # c - W + 1); windows[h, a, x, x'] = flipped[h, a, x' - x + W - 1].
-    return grid.flip(1, 2).unfold(2, W, 1).flip(2).contiguous()
+    _check_table(table, src_hw, num_cls_rows)
+    if tuple(src_hw) == tuple(dst_hw):
+        return table
+    split = table.shape[0] - num_cls_rows
+    offsets = resize_offset_rows(table[:split], src_hw, dst_hw)
+    return torch.cat([offsets, table[split:]], dim=0)
 
 
-def windows_bias_rows(windows: torch.Tensor,
-                      rows: Tuple[int, int],
-                      out: Optional[torch.Tensor] = None,
-                      minus: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Query rows ``rows = (y0, y1)`` of the bias of an offset grid, from
-    its :func:`offset_grid_windows`.
-
-    ``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``
-    for ``y0 <= y < y1``, copied into a contiguous result (no index
-    tensor). Autograd would record every row copy: :func:`add_bias_rows_grad`
-    is the adjoint, and :func:`offset_grid_bias` the differentiable whole
-    bias.
-
-    Args:
-        windows (Tensor): ``(num_heads, 2H - 1, W, W)``.
-        rows (tuple): first and past-the-last grid row ``y`` of the queries.
-        out (Tensor, optional): contiguous tensor to write into (a buffer
-            reused from call to call), of at least as many elements as the
-            result.
-        minus (Tensor, optional): ``(B, num_heads, (y1 - y0) * W)``,
-            subtracted from each query's row as it is written (the rows of
-            ``B`` images then).
-
-    Returns:
-        Tensor: ``(num_heads, (y1 - y0) * W, H * W)``, contiguous; with
-        ``minus``, ``(B, num_heads, (y1 - y0) * W, H * W)``.
-    """
-    heads, H = windows.shape[0], (windows.shape[1] + 1) // 2
-    W = windows.shape[2]
-    y0, y1 = rows
-    lead = (heads, ) if minus is None else tuple(minus.shape[:2])
-    shape = lead + (y1 - y0, W, H, W)
-    if out is not None and out.numel() < math.prod(shape):
-        raise ValueError(f'rows {tuple(shape)} do not fit in a buffer of '
-                         f'{out.numel()} elements')
-    bias = (windows.new_empty(shape) if out is None else
-            out.view(-1)[:math.prod(shape)].view(shape))
-    if minus is not None:
-        minus = minus.reshape(lead + (y1 - y0, W, 1, 1))
-    for y in range(y0, y1):
-        # (heads, y', x, x') -> (heads, x, y', x')
-        row = windows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2)
-        if minus is None:
-            bias[:, y - y0] = row
-        else:
-            torch.sub(row, minus[:, :, y - y0], out=bias[:, :, y - y0])
-    return bias.view(lead + ((y1 - y0) * W, H * W))
-
-
-def offset_grid_bias_rows(grid: torch.Tensor,
-                          rows: Tuple[int, int],
-                          out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Query rows ``rows = (y0, y1)`` of the bias of an offset grid
-    ``(num_heads, 2H - 1, 2W - 1)``: :func:`windows_bias_rows` of its
-    :func:`offset_grid_windows`."""
-    return windows_bias_rows(offset_grid_windows(grid), rows, out)
-
-
-def add_bias_rows_grad(grad_windows: torch.Tensor, grad: torch.Tensor,
-                       rows: Tuple[int, int]) -> None:
-    """Add the gradient of bias rows ``rows = (y0, y1)``, as made by
-    :func:`windows_bias_rows`, into the windows' gradient ``grad_windows``.
-
-    Args:
-        grad_windows (Tensor): ``(num_heads, 2H - 1, W, W)`` accumulator;
-            :func:`offset_grid_grad` turns it into the grid's gradient.
-        grad (Tensor): ``(num_heads, (y1 - y0) * W, H * W)``.
-        rows (tuple): the grid rows of the queries.
-    """
-    heads, _, W, _ = grad_windows.shape
-    H = (grad_windows.shape[1] + 1) // 2
-    y0, y1 = rows
-    grad = grad.reshape(heads, y1 - y0, W, H, W)
-    for y in range(y0, y1):
-        grad_windows[:, H - 1 - y:2 * H - 1 - y].transpose(1, 2).add_(
-            grad[:, y - y0])
-
-
-def offset_grid_grad(grad_windows: torch.Tensor) -> torch.Tensor:
-    """The offset grid's gradient ``(num_heads, 2H - 1, 2W - 1)`` from its
-    windows' gradient (the adjoint of :func:`offset_grid_windows`)."""
-    heads, rows, W, _ = grad_windows.shape
-    grad_flipped = grad_windows.new_zeros(heads, rows, 2 * W - 1)
-    for x in range(W):
-        grad_flipped[..., W - 1 - x:2 * W - 1 - x].add_(grad_windows[:, :,
-                                                                     x])
-    return grad_flipped.flip(1, 2)
-
-
-class _OffsetGridToBias(torch.autograd.Function):
-    """``bias[h, (y, x), (y', x')] = grid[h, y - y' + H - 1, x - x' + W - 1]``.
-
-    A gather through an ``(N, N)`` index needs an index tensor of ``N^2``
-    entries (134 MB at N = 4096), leaves a strided result that the fused
-    attention kernel reads slowly, and is a scatter-add in the backward
-    pass. Every query row of the bias is a window of the flipped offset
-    grid, so the forward pass copies windows into a contiguous result and
-    the backward pass adds them back, one row of queries at a time.
-    """
-
-    @staticmethod
-    def forward(ctx, grid):
-        H, W = (grid.shape[1] + 1) // 2, (grid.shape[2] + 1) // 2
-        ctx.hw = H, W
-        return offset_grid_bias_rows(grid, (0, H))
-
-    @staticmethod
-    def backward(ctx, grad):
-        H, W = ctx.hw
-        grad_windows = grad.new_zeros(grad.shape[0], 2 * H - 1, W, W)
-        add_bias_rows_grad(grad_windows, grad, (0, H))
-        return offset_grid_grad(grad_windows)
-
-
-def offset_grid_bias(grid: torch.Tensor) -> torch.Tensor:
-    """The whole bias ``(num_heads, H * W, H * W)`` of an offset grid
-    ``(num_heads, 2H - 1, 2W - 1)``, contiguous and differentiable."""
-    return _OffsetGridToBias.apply(grid)
-
-
-def offset_rows_grid(offsets: torch.Tensor,
-                     hw: Tuple[int, int]) -> torch.Tensor:
-    """The offset rows of a relative table as the ``(num_heads, 2H - 1,
-    2W - 1)`` grid of :func:`offset_grid_bias`.
-
-    Query ``(y, x)`` and key ``(y', x')`` read the row for the offset
-    ``(y - y', x - x')``; the rows are a row-major ``(2H - 1, 2W - 1)`` grid.
-
-    Args:
-        offsets (Tensor): ``((2H - 1) * (2W - 1), num_heads)``.
-        hw (tuple): grid ``(H, W)`` of the tokens that attend to each other.
-    """
-    H, W = hw
-    return offsets.T.reshape(-1, 2 * H - 1, 2 * W - 1)
-
-
-def relative_offset_grid(table: torch.Tensor, table_hw: Tuple[int, int],
-                         hw: Tuple[int, int]) -> torch.Tensor:
-    """The offset rows of a BEiT relative-position table, resized to the
-    token grid ``hw``, as a ``(num_heads, 2H - 1, 2W - 1)`` grid (the cls
-    rows are unused); :func:`offset_grid_bias_rows` turns it into bias
-    rows."""
-    if table.shape[0] != relative_table_size(table_hw):
-        raise ValueError(
-            f'a relative table for grid {tuple(table_hw)} has '
-            f'{relative_table_size(table_hw)} rows, got {table.shape[0]}')
-    return offset_rows_grid(
-        resize_offset_rows(table[:-NUM_CLS_RELATIVE_ENTRIES], table_hw, hw),
-        hw)
-
-
-def relative_position_bias(table: torch.Tensor, table_hw: Tuple[int, int],
-                           hw: Tuple[int, int]) -> torch.Tensor:
-    """Additive attention bias from a BEiT relative-position table.
+def relative_offset_grid(table: torch.Tensor,
+                         table_hw: Tuple[int, int],
+                         hw: Tuple[int, int],
+                         num_cls_rows: int = NUM_CLS_RELATIVE_ENTRIES
+                         ) -> torch.Tensor:
+    """The offset rows of a relative-position table, resized to the token
+    grid ``hw``, as a ``(num_heads, 2H - 1, 2W - 1)`` grid: query
+    ``(y, x)`` and key ``(y', x')`` read entry ``(y - y' + H - 1,
+    x - x' + W - 1)``. The cls rows are unused (no cls token).
 
     Args:
         table (Tensor): ``(relative_table_size(table_hw), num_heads)``.
         table_hw (tuple): grid the table was made for.
-        hw (tuple): grid of the tokens that attend to each other; the table
-            is resized when it differs from ``table_hw``.
-
-    Returns:
-        Tensor: ``(num_heads, H * W, H * W)``, contiguous.
+        hw (tuple): grid of the tokens that attend to each other.
+        num_cls_rows (int): trailing cls rows (3 for BEiT, 0 for HiViT).
     """
-    return offset_grid_bias(relative_offset_grid(table, table_hw, hw))
+    _check_table(table, table_hw, num_cls_rows)
+    H, W = hw
+    offsets = resize_offset_rows(table[:table.shape[0] - num_cls_rows],
+                                 table_hw, hw)
+    # ((2H-1)*(2W-1), heads) -> (heads, 2H-1, 2W-1)
+    return offsets.T.reshape(-1, 2 * H - 1, 2 * W - 1)
+
+
+def offset_grid_bias(grid: torch.Tensor) -> torch.Tensor:
+    """The attention bias ``(num_heads, H * W, H * W)`` of an offset grid
+    ``(num_heads, 2H - 1, 2W - 1)`` (:func:`relative_offset_grid`).
+
+    Indexed by the two 1-D offsets, so no ``(N, N)`` index tensor is made.
+    """
+    H, W = (grid.shape[1] + 1) // 2, (grid.shape[2] + 1) // 2
+    ys = torch.arange(H, device=grid.device)
+    xs = torch.arange(W, device=grid.device)
+    dy = ys[:, None] - ys[None, :] + H - 1  # (H, H): y - y' + H - 1
+    dx = xs[:, None] - xs[None, :] + W - 1  # (W, W)
+    # (heads, H, W, H', W') -> (heads, H*W, H'*W')
+    bias = grid[:, dy[:, None, :, None], dx[None, :, None, :]]
+    return bias.reshape(grid.shape[0], H * W, H * W)
 
 
 def resize_decomposed_rel_pos(rel_pos: torch.Tensor,
