@@ -17,6 +17,8 @@ CONFIG = REPO / 'configs' / 'toy_vit_tiny_maskrcnn.py'
 TIMEOUT = 120 * LOAD_FACTOR
 NO_WORKERS = [f'{split}_dataloader.{key}' for split in ('train', 'val', 'test')
               for key in ('num_workers=0', 'persistent_workers=False')]
+#: Four iterations per epoch on the four images: the warmup has one.
+TRAIN = [*NO_WORKERS, 'train_dataloader.batch_size=1']
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +53,7 @@ def tool(root, script, *args):
 @pytest.mark.slow
 def test_empty_annotations_list(toy):
     line = tool(toy, 'train.py', CONFIG, '--work-dir', toy / 'empty',
-                '--cfg-options', *NO_WORKERS,
+                '--cfg-options', *TRAIN,
                 'train_dataloader.dataset.ann_file='
                 'annotations/empty_train.json')
     assert line.startswith('error: annotation file ')
@@ -74,7 +76,7 @@ def test_truncated_checkpoint(toy, door):
     else:
         args = ('train.py', CONFIG, '--work-dir', toy / door,
                 *(['--resume', cut] if door == '--resume' else []),
-                '--cfg-options', *NO_WORKERS,
+                '--cfg-options', *TRAIN,
                 *([f'load_from={cut}'] if door == 'load_from' else []))
     line = tool(toy, *args)
     assert line == (f'error: checkpoint {cut}: truncated or corrupt (the zip '
