@@ -54,3 +54,12 @@ def test_wheel_carries_configs_that_inherit(tmp_path):
     cfg = Config.fromfile(user)
     assert cfg.model.backbone.type == 'PlainViTPyramid'
     assert cfg.train_cfg.max_epochs == 7
+
+
+def test_without_mmcv_the_import_says_how_to_get_it():
+    hidden = run([sys.executable, '-c',
+                  "import sys; sys.modules['mmcv'] = None; "
+                  'import mmdet_vit_transfer'], timeout=120, cwd=REPO)
+    assert hidden.returncode == 1
+    assert "pip install -U openmim && mim install 'mmcv>=2.0.0rc4,<2.2.0'" \
+        in hidden.last_line
