@@ -1,9 +1,33 @@
 """Plain Vision Transformers as Mask R-CNN backbones for MMDetection 3.x.
 
-Importing the package registers its components in MMDetection's registries;
-configs pull it in with
+Importing the package registers its components in MMDetection's registries
+and changes nothing else; configs pull it in with
 ``custom_imports = dict(imports=['mmdet_vit_transfer'], allow_failed_imports=False)``.
 """
-from . import checkpoints, datasets, engine, models  # noqa: F401
-
 __version__ = '0.1.0'
+
+#: The mmcv releases that mmdet 3.3 accepts; pip cannot build them (see
+#: :func:`_require_mmcv`).
+MMCV_REQUIREMENT = 'mmcv>=2.0.0rc4,<2.2.0'
+
+
+def _require_mmcv() -> None:
+    """Fail at once, saying how to get it, when mmcv with its compiled ops
+    is missing: mmcv ships no wheels for recent torch releases and its
+    source build needs torch in the build environment, so it is not a pip
+    dependency of this package."""
+    try:
+        import mmcv.ops  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            f'mmdet_vit_transfer needs {MMCV_REQUIREMENT} with its compiled '
+            f'ops, built for the installed torch ({error}). Install it with '
+            f"`pip install -U openmim && mim install '{MMCV_REQUIREMENT}'`, "
+            'or, from a clone of this repository, `bash scripts/bootstrap.sh '
+            'VENV`, which builds it from source against the torch in VENV'
+        ) from None
+
+
+_require_mmcv()
+
+from . import checkpoints, datasets, engine, models  # noqa: E402,F401

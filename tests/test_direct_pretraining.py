@@ -5,7 +5,6 @@ runs through the user's commands and starts stage 2 below random init."""
 import json
 import os
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmdet.registry import MODELS
+from subprocess_runs import LOAD_FACTOR, run
 
 from mmdet_vit_transfer.engine import (StrictLoadHook, build_detector,
                                        handoff_checkpoint)
@@ -243,10 +243,9 @@ def mim_train(cwd, config, work_dir, *options):
         *options
     ]
     env = dict(os.environ, PATH=f'{MIM.parent}:{os.environ["PATH"]}')
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+    result = run(cmd, timeout=200 * LOAD_FACTOR, cwd=cwd, env=env)
+    assert result.returncode == 0, result.output[-5000:]
+    return result.output
 
 
 def first_logged_loss(work_dir):

@@ -1,24 +1,27 @@
-"""End to end: two training processes on the CPU through tools/dist_train.sh
-(torchrun, gloo), with the synchronised BatchNorm of the FPN and the heads
-checked for equal statistics on both ranks, then two test processes through
+"""End to end: two training processes on the CPU (gloo) started the way
+MMDetection users start them, through ``mim train mmdet ... --launcher
+pytorch`` and through torchrun with mmdet's own ``tools/train.py``; the
+synchronised BatchNorm of the FPN and the heads is checked for equal
+statistics on both ranks. Then two test processes through
 tools/dist_test.sh."""
 import os
 import re
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from subprocess_runs import LOAD_FACTOR, run
 
-import mmdet_vit_transfer  # noqa: F401  (allow-lists mmengine's types)
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
+from mmdet_vit_transfer.utils import mmengine_checkpoint_globals
+from mmdet_vit_transfer.utils.mmdet_tools import mmdet_tool
 
 REPO = Path(__file__).parents[1]
 CONFIG = REPO / 'configs' / 'toy_vit_tiny_maskrcnn.py'
-DIST_TRAIN = REPO / 'tools' / 'dist_train.sh'
 DIST_TEST = REPO / 'tools' / 'dist_test.sh'
+MIM = Path(sys.executable).parent / 'mim'
 #: Two processes with two images each: two iterations over eight images.
 OPTIONS = [
     'train_cfg.max_epochs=1', 'train_dataloader.batch_size=2',
@@ -29,18 +32,18 @@ OPTIONS = [
     # 0.25-epoch warmup of two iterations rounds to none; make it one.
     'param_scheduler.0.end=0.5', 'param_scheduler.1.begin=0.5'
 ]
+#: About 100 s for a run on an idle 2-core machine.
+TIMEOUT = 300 * LOAD_FACTOR
 
 
-def run(script, *args, cwd):
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
-               OMP_NUM_THREADS='1')
-    proc = subprocess.run(['bash', str(script), *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True,
-                          timeout=1200)
-    log = proc.stdout + proc.stderr
-    # torchrun exits with 0 only if every rank did.
-    assert proc.returncode == 0, log[-5000:]
-    return log
+def launch(cmd, cwd):
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PORT=str(free_port()),
+               PATH=f'{MIM.parent}:{os.environ["PATH"]}')
+    result = run(cmd, timeout=TIMEOUT, cwd=cwd, env=env)
+    # torchrun (and mim after it) exits with 0 only if every rank did.
+    assert result.returncode == 0, result.output[-5000:]
+    return result.output
 
 
 def free_port():
@@ -49,8 +52,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def train_command(how, config, work_dir):
+    """mmdet's train.py on two processes, started as a user would."""
+    port = free_port()
+    args = ['--work-dir', work_dir, '--cfg-options', *OPTIONS]
+    if how == 'mim':
+        return [MIM, 'train', 'mmdet', config, '--launcher', 'pytorch',
+                '--gpus', '2', '--port', port, *args]
+    return [sys.executable, '-m', 'torch.distributed.run',
+            '--nproc_per_node=2', f'--master_port={port}',
+            mmdet_tool('train.py'), config, '--launcher', 'pytorch', *args]
+
+
 @pytest.mark.slow
-def test_cpu_ddp_trains_with_equal_synced_bn_then_tests(tmp_path):
+@pytest.mark.parametrize('how', ['mim', 'torchrun'])
+def test_cpu_ddp_trains_with_equal_synced_bn(tmp_path, how):
     make_toy_coco(tmp_path / 'data' / 'toy_coco', num_train=8, num_val=1)
     config = tmp_path / 'toy_dist.py'
     config.write_text(
@@ -58,8 +74,7 @@ def test_cpu_ddp_trains_with_equal_synced_bn_then_tests(tmp_path):
         "custom_hooks = [*_base_.custom_hooks, "
         "dict(type='SyncedNormCheckHook')]\n")
     work_dir = tmp_path / 'work'
-    log = run(DIST_TRAIN, config, 2, '--work-dir', work_dir, '--cfg-options',
-              *OPTIONS, cwd=tmp_path)
+    log = launch(train_command(how, config, work_dir), cwd=tmp_path)
     if not torch.cuda.is_available():
         assert "distributed backend 'gloo' instead of the configured " \
             "'nccl'" in log
@@ -69,16 +84,19 @@ def test_cpu_ddp_trains_with_equal_synced_bn_then_tests(tmp_path):
     assert agreed, log[-5000:]
     # FPN (4 lateral and 4 output convs), 4 box-head and 4 mask-head convs.
     assert int(agreed.group(1)) == 16
-    checkpoint = torch.load(work_dir / 'epoch_1.pth', map_location='cpu',
-                            weights_only=True)
+    with mmengine_checkpoint_globals():
+        checkpoint = torch.load(work_dir / 'epoch_1.pth', map_location='cpu',
+                                weights_only=True)
     assert checkpoint['meta']['iter'] == 2
     tracked = [value for key, value in checkpoint['state_dict'].items()
                if key.endswith('num_batches_tracked')]
     assert tracked and all(int(n) > 0 for n in tracked)
+    if how == 'mim':
+        return
 
-    log = run(DIST_TEST, CONFIG, work_dir / 'epoch_1.pth', 2, '--work-dir',
-              tmp_path / 'test', '--cfg-options',
-              'test_dataloader.num_workers=0',
-              'test_dataloader.persistent_workers=False', cwd=tmp_path)
+    log = launch(['bash', DIST_TEST, CONFIG, work_dir / 'epoch_1.pth', 2,
+                  '--work-dir', tmp_path / 'test', '--cfg-options',
+                  'test_dataloader.num_workers=0',
+                  'test_dataloader.persistent_workers=False'], cwd=tmp_path)
     assert re.search(r'Epoch\(test\) \[1/1\] +coco/bbox_mAP: ', log), \
         log[-3000:]

@@ -1,8 +1,10 @@
-"""Train a detector: mmdet's tools/train.py with this package imported and the
-same flags (--work-dir, --amp, --auto-scale-lr, --resume, --cfg-options,
---launcher). On machines without CUDA, distributed runs use the gloo backend;
---resume continues from the newest complete checkpoint."""
-from mmdet_vit_transfer.engine.cli import train_main
+"""Train a detector: MMDetection's own tools/train.py, same flags (--work-dir,
+--amp, --auto-scale-lr, --resume [CKPT], --cfg-options, --launcher).
+
+The configs select this package's runner (``runner_type`` in
+``configs/_base_/default_runtime.py``), so this script, ``mim train mmdet
+CONFIG`` and ``mim train mmdet_vit_transfer CONFIG`` give the same run."""
+from mmdet_vit_transfer.utils.mmdet_tools import run_mmdet_tool
 
 if __name__ == '__main__':
-    train_main()
+    run_mmdet_tool('train.py')

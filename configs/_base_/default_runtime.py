@@ -1,5 +1,12 @@
 _base_ = 'mmdet::_base_/default_runtime.py'
 
+# mmdet's own tools/train.py and test.py (and `mim train mmdet`) build this
+# runner: distributed runs on CPU-only machines (gloo), --amp on a CPU
+# (bfloat16), --resume from the newest complete checkpoint, checkpoint files
+# checked before loading, and one `error: ...` line for bad input
+# (mmdet_vit_transfer/engine/runner.py).
+runner_type = 'mmdet.TransferRunner'
+
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=3))
 vis_backends = [

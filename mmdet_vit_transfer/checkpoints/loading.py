@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 
+from ..utils.checkpoint_files import mmengine_checkpoint_globals
 from .formats import convert_checkpoint
 from .report import LoadReport, summarize_keys
 
@@ -52,7 +53,8 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> dict:
         ValueError: the file is not a PyTorch checkpoint.
     """
     try:
-        with torch.serialization.safe_globals(list(SAFE_CHECKPOINT_GLOBALS)):
+        # mmengine's own checkpoints (a stage-1 detector) carry its types.
+        with mmengine_checkpoint_globals(SAFE_CHECKPOINT_GLOBALS):
             if str(path).startswith(('http://', 'https://')):
                 return torch.hub.load_state_dict_from_url(
                     str(path), map_location='cpu', weights_only=True)

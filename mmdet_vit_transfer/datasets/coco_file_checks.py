@@ -15,6 +15,8 @@ from numbers import Real
 from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
+from ..utils.errors import UserInputError
+
 #: Fields every entry must have, with their types.
 REQUIRED_FIELDS = {
     'images': {'id': int, 'file_name': str, 'width': int, 'height': int},
@@ -24,7 +26,7 @@ REQUIRED_FIELDS = {
 }
 
 
-class AnnotationFileError(ValueError):
+class AnnotationFileError(UserInputError, ValueError):
     """A COCO annotation file that cannot be used.
 
     Args:

@@ -29,7 +29,8 @@ from mmengine.logging import print_log
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
-from .coco_file_checks import check_class_names, load_coco_annotations
+from .coco_file_checks import (AnnotationFileError, check_class_names,
+                               load_coco_annotations)
 from .instance_checks import OK, OUTCOMES, check_box, check_segmentation
 from .transforms.checked_loading import (CheckedLoadImageFromFile,
                                          ImageLoadError)
@@ -101,6 +102,7 @@ class ValidatedCocoDataset(CocoDataset):
         with get_local_path(
                 self.ann_file, backend_args=self.backend_args) as local_path:
             data = load_coco_annotations(local_path)
+        self._num_annotations = len(data['annotations'])
         classes = self.metainfo['classes']
         check_class_names(classes, data['categories'], self.ann_file)
         # mmdet's label order: categories in file order, kept if in classes.
@@ -196,7 +198,31 @@ class ValidatedCocoDataset(CocoDataset):
                 kept.append(data_info)
         kept = self._check_image_files(kept)
         self._log_issues(len(self.data_list), len(kept))
+        if not kept:
+            raise AnnotationFileError(self.ann_file, self._why_no_image())
         return kept
+
+    def _why_no_image(self) -> str:
+        """Why filtering left no image, for the error of an empty dataset."""
+        if not self.data_list:
+            return "its 'images' list is empty: there is nothing to use"
+        counts = ', '.join(
+            f'{self.issue_counts[name]} {name}'
+            for name in ('image_without_annotations', 'image_too_small',
+                         'image_missing') if self.issue_counts[name])
+        problem = f'none of its {len(self.data_list)} images is usable ' \
+            f'({counts})'
+        if self._num_annotations == 0:
+            problem += "; its 'annotations' list is empty"
+        elif self.issue_counts['image_without_annotations'] == len(
+                self.data_list):
+            problem += '; every annotation was dropped (see the input ' \
+                'checks above) or belongs to a category outside the ' \
+                "dataset's classes"
+        if self.filter_cfg and self.filter_cfg.get('filter_empty_gt'):
+            problem += ('. Training needs images with objects '
+                        '(filter_cfg.filter_empty_gt=True drops the others)')
+        return problem
 
     def _check_image_files(self, data_list: List[dict]) -> List[dict]:
         """Missing local image files: an error, or left out and counted."""

@@ -5,12 +5,10 @@ from .hooks import *  # noqa: F401,F403
 from .model_wrappers import AnyDeviceDistributedDataParallel
 from .optimizers import *  # noqa: F401,F403
 from .resume import find_resumable_checkpoint
-from .safe_checkpoint_loading import allow_mmengine_checkpoint_types
-
-allow_mmengine_checkpoint_types()
+from .runner import TransferRunner, build_runner
 
 __all__ = [
-    'AnyDeviceDistributedDataParallel', 'AtomicLocalBackend',
-    'allow_mmengine_checkpoint_types', 'atomic_write', 'build_detector',
+    'AnyDeviceDistributedDataParallel', 'AtomicLocalBackend', 'TransferRunner',
+    'atomic_write', 'build_detector', 'build_runner',
     'find_resumable_checkpoint', 'handoff_checkpoint', 'setup_distributed'
 ]

@@ -10,25 +10,15 @@ logged.
 """
 import logging
 import re
-import zipfile
 from pathlib import Path
 from typing import Optional, Union
 
 from mmengine.logging import print_log
 
+from ..utils.checkpoint_files import is_complete_checkpoint
+
 LAST_CHECKPOINT = 'last_checkpoint'
 STEP_CHECKPOINT = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
-
-
-def is_complete_checkpoint(path: Union[str, Path]) -> bool:
-    """Whether ``path`` is a whole ``torch.save`` file.
-
-    ``torch.save`` writes a zip archive whose directory is its last record,
-    so a file cut short anywhere fails this check; only the tail of the file
-    is read.
-    """
-    path = Path(path)
-    return path.is_file() and zipfile.is_zipfile(path)
 
 
 def find_resumable_checkpoint(work_dir: Union[str, Path]) -> Optional[str]:

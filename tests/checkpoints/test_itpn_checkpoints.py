@@ -31,7 +31,6 @@ from mmpretrain.models.selfsup.itpn import iTPNHiViT
 
 import published_writers as pw
 from mmdet_vit_transfer.checkpoints import (convert_checkpoint, detect_format,
-                                            load_pretrained,
                                             load_pretrained)
 from mmdet_vit_transfer.checkpoints.formats import unwrap_state_dict
 from mmdet_vit_transfer.models.backbones import ITPNHiViT, PlainViTPyramid

@@ -154,6 +154,31 @@ def test_missing_images_are_an_error_or_counted(tmp_path):
         build(tmp_path, on_missing_image='ignore')
 
 
+def test_an_empty_annotations_list_leaves_no_training_image(tmp_path):
+    write_coco(tmp_path, [image_entry(1), image_entry(2)], [])
+    with pytest.raises(AnnotationFileError) as error:
+        build(tmp_path, filter_cfg=dict(filter_empty_gt=True))
+    assert str(error.value) == (
+        f"annotation file {tmp_path / 'instances.json'}: none of its 2 "
+        'images is usable (2 image_without_annotations); its '
+        "'annotations' list is empty. Training needs images with objects "
+        '(filter_cfg.filter_empty_gt=True drops the others)')
+    # Tests and evaluation keep images without objects.
+    assert len(build(tmp_path, test_mode=True)) == 2
+
+
+def test_no_usable_image_names_the_reasons(tmp_path):
+    write_coco(tmp_path, [image_entry(1), image_entry(2, width=16)],
+               [box_ann(1, 1, [1, 1, 0, 5]), box_ann(2, 2, [1, 1, 9, 9])])
+    with pytest.raises(AnnotationFileError,
+                       match=r'none of its 2 images is usable \(1 '
+                       r'image_without_annotations, 1 image_too_small\)'):
+        build(tmp_path, filter_cfg=dict(filter_empty_gt=True, min_size=32))
+    write_coco(tmp_path, [], [])
+    with pytest.raises(AnnotationFileError, match="'images' list is empty"):
+        build(tmp_path, test_mode=True)
+
+
 def set_with_a_corrupt_image(tmp_path):
     images = [image_entry(1), image_entry(2, _bytes=b'corrupt'),
               image_entry(3)]

@@ -1,19 +1,56 @@
-"""``--amp`` on a CPU: mmdet's flag selects 'AmpOptimWrapper', which in the
-mmdet scope is ours; it trains the toy detector with the backbone and neck
-in bfloat16 and the heads in float32."""
+"""``--amp``: mmdet's flag writes 'AmpOptimWrapper'; the runner builds
+mmengine's own wrapper where there is an accelerator and, on a CPU,
+CPUBFloat16AmpOptimWrapper, which trains the toy detector with the backbone
+and neck in bfloat16 and the heads in float32."""
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.optim import build_optim_wrapper
+from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmdet.registry import DATASETS, MODELS, OPTIM_WRAPPERS
 
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
-from mmdet_vit_transfer.engine.optimizers import CPUAwareAmpOptimWrapper
+from mmdet_vit_transfer.engine.optimizers import (CPUBFloat16AmpOptimWrapper,
+                                                  select_amp_optim_wrapper)
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
-                                reason='tests the CPU path')
+
+@pytest.mark.parametrize('configured', ['AmpOptimWrapper',
+                                        'mmengine.AmpOptimWrapper'])
+def test_amp_is_mmengines_own_on_an_accelerator(configured):
+    assert select_amp_optim_wrapper(configured, accelerator=True) == \
+        configured
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        assert OPTIM_WRAPPERS.get(configured) is AmpOptimWrapper
+
+
+def test_amp_becomes_the_bfloat16_wrapper_on_a_cpu():
+    assert select_amp_optim_wrapper('AmpOptimWrapper', accelerator=False) \
+        == 'CPUBFloat16AmpOptimWrapper'
+    for other in ('OptimWrapper', 'SkipNonFiniteOptimWrapper'):
+        for accelerator in (True, False):
+            assert select_amp_optim_wrapper(other, accelerator) == other
+
+
+def test_the_runner_selects_the_wrapper(monkeypatch):
+    from mmdet_vit_transfer.engine import runner as runner_module
+    from mmdet_vit_transfer.engine.optimizers import amp
+
+    seen = []
+    monkeypatch.setattr(
+        runner_module.Runner, 'build_optim_wrapper',
+        lambda self, cfg: seen.append(cfg['type']))
+    runner = runner_module.TransferRunner.__new__(
+        runner_module.TransferRunner)
+    for accelerator in (True, False):
+        monkeypatch.setattr(amp, 'has_accelerator', lambda: accelerator)
+        runner.build_optim_wrapper(
+            dict(type='AmpOptimWrapper', optimizer=dict(type='SGD')))
+    assert seen == ['AmpOptimWrapper', 'CPUBFloat16AmpOptimWrapper']
+
+
+cpu_only = pytest.mark.skipif(torch.cuda.is_available(),
+                              reason='tests the CPU path')
 
 
 @pytest.fixture(scope='module')
@@ -34,15 +71,16 @@ def build(cfg, amp: bool):
         model = MODELS.build(cfg.model)
         model.init_weights()
         wrapper_cfg = cfg.optim_wrapper.copy()
-        if amp:  # what mmdet's tools/train.py --amp does
-            wrapper_cfg.type = 'AmpOptimWrapper'
+        if amp:  # what mmdet's tools/train.py --amp and the runner do
+            wrapper_cfg.type = select_amp_optim_wrapper('AmpOptimWrapper')
             wrapper_cfg.loss_scale = 'dynamic'
         return model, build_optim_wrapper(model, wrapper_cfg)
 
 
-def test_amp_flag_resolves_to_the_cpu_aware_wrapper(toy):
+@cpu_only
+def test_amp_flag_resolves_to_the_bfloat16_wrapper(toy):
     model, wrapper = build(toy[0], amp=True)
-    assert isinstance(wrapper, CPUAwareAmpOptimWrapper)
+    assert isinstance(wrapper, CPUBFloat16AmpOptimWrapper)
     assert wrapper.cast_dtype == torch.bfloat16
     assert 'loss_scaler' not in wrapper.state_dict()
     # A GPU checkpoint's loss scaler is ignored on resume.
@@ -56,10 +94,11 @@ def test_float16_on_cpu_is_refused():
                                     lr=0.1)
         with pytest.raises(ValueError, match='bfloat16'):
             OPTIM_WRAPPERS.build(
-                dict(type='AmpOptimWrapper', dtype='float16',
+                dict(type='CPUBFloat16AmpOptimWrapper', dtype='float16',
                      optimizer=optimizer))
 
 
+@cpu_only
 def test_train_step_backbone_in_bf16_heads_in_fp32(toy):
     cfg, batch = toy
     dtypes = {}

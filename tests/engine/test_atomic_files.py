@@ -12,7 +12,7 @@ from mmdet_vit_transfer.engine.atomic_files import (ATOMIC_BACKEND,
                                                     atomic_write,
                                                     partial_path,
                                                     stale_partials)
-from mmdet_vit_transfer.engine.resume import is_complete_checkpoint
+from mmdet_vit_transfer.utils import is_complete_checkpoint
 
 GOOD = b'the last good checkpoint ' * 1000
 

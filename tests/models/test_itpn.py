@@ -1,7 +1,6 @@
 """The iTPN backbone: HiViT geometry, output maps, parameter counts of the
 published sizes, layer-wise lr decay, and the toy detector built on it."""
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmpretrain.models.backbones.hivit import Attention as HiViTAttention
+from subprocess_runs import LOAD_FACTOR, run
 
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
 from mmdet_vit_transfer.models.backbones import ITPNHiViT
@@ -26,7 +26,8 @@ from mmdet_vit_transfer.models.layers.cpu_fused_attention import \
 from mmdet_vit_transfer.models.layers.vit_geometry import (
     offset_grid_bias, relative_offset_grid, relative_table_size,
     resize_relative_table)
-from mmdet_vit_transfer.utils import last_coco_metrics
+from mmdet_vit_transfer.utils import (last_coco_metrics,
+                                      mmengine_checkpoint_globals)
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 TINY = dict(embed_dims=64, depths=(1, 2, 3), num_heads=4)
@@ -361,14 +362,14 @@ def test_toy_set_trains_end_to_end(tmp_path):
         'randomness.seed=0'
     ]
     env = dict(os.environ, PATH=f'{mim.parent}:{os.environ["PATH"]}')
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = run(cmd, timeout=400 * LOAD_FACTOR, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.output[-5000:]
     metrics = last_coco_metrics(work_dir)
     for key in ('coco/bbox_mAP', 'coco/segm_mAP'):
         assert 0.0 <= metrics[key] <= 1.0
-    ckpt = torch.load(work_dir / 'epoch_1.pth', map_location='cpu',
-                      weights_only=True)
+    with mmengine_checkpoint_globals():
+        ckpt = torch.load(work_dir / 'epoch_1.pth', map_location='cpu',
+                          weights_only=True)
     assert ckpt['meta']['iter'] == 4  # 16 images, batch 4
     state = ckpt['state_dict']
     assert 'backbone.fpn_modules.0.mlp.fc1.weight' in state

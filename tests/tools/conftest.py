@@ -1,9 +1,9 @@
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subprocess_runs import LOAD_FACTOR, run
 
 REPO = Path(__file__).parents[2]
 
@@ -28,10 +28,10 @@ def toy_benchmark_dir(tmp_path_factory):
     """The miniature benchmark at its small scale, run once per test run in
     its own process, as a user runs it: real toy runs of every arm."""
     out = tmp_path_factory.mktemp('toy_benchmark')
-    proc = subprocess.run(
+    result = run(
         [sys.executable, str(REPO / 'tools' / 'toy_benchmark.py'),
          '--scale', 'small', '--out-dir', str(out)],
-        capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (out / 'stdout.txt').write_text(proc.stdout)
+        timeout=1200 * LOAD_FACTOR)
+    assert result.returncode == 0, result.output[-5000:]
+    (out / 'stdout.txt').write_text(result.output)
     return out

@@ -23,14 +23,16 @@ from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper
 from mmdet.registry import HOOKS
 
+from ...utils.errors import UserInputError
 from ..optimizers.skip_non_finite import SkipNonFiniteOptimWrapper
 
 #: Message-hub key of the number of iterations with a non-finite loss.
 SKIPS_KEY = 'non_finite_loss_skips'
 
 
-class NonFiniteLossError(RuntimeError):
-    """Training stopped because of non-finite losses."""
+class NonFiniteLossError(UserInputError, RuntimeError):
+    """Training stopped because of non-finite losses (the run diverges, or
+    the data is broken); the message says where and what to change."""
 
 
 def non_finite_loss_terms(log_vars: Optional[Dict]) -> Dict[str, float]:

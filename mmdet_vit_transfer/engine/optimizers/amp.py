@@ -3,12 +3,14 @@
 mmengine's ``AmpOptimWrapper`` (what mmdet's ``tools/train.py --amp``
 selects) refuses to start without an accelerator, and autocasting the whole
 detector on a CPU fails in mmcv's CPU NMS and RoI kernels, which take
-float32 only. This wrapper is registered under the same name in mmdet's
-scope, so ``--amp`` keeps mmengine's behaviour on accelerators (float16
-autocast over the whole model, dynamic loss scaling) and on a CPU runs the
-backbone and neck, where nearly all the FLOPs are, under bfloat16 autocast,
-and the detection heads in float32. bfloat16 has float32's exponent range,
-so no loss scaling is needed.
+float32 only. :class:`CPUBFloat16AmpOptimWrapper` runs the backbone and
+neck, where nearly all the FLOPs are, under bfloat16 autocast, and the
+detection heads in float32; bfloat16 has float32's exponent range, so no
+loss scaling is needed. :func:`select_amp_optim_wrapper` is the one place
+that picks it: the runner
+(:class:`~mmdet_vit_transfer.engine.TransferRunner`) swaps
+``'AmpOptimWrapper'`` for it on machines without an accelerator, and on
+accelerators ``--amp`` is mmengine's ``AmpOptimWrapper`` unchanged.
 """
 import logging
 from contextlib import contextmanager
@@ -30,6 +32,34 @@ def has_accelerator() -> bool:
     """Whether mmengine's own ``AmpOptimWrapper`` can run here."""
     return (is_cuda_available() or is_npu_available() or is_mlu_available()
             or is_musa_available())
+
+
+#: The name mmdet's ``--amp`` writes into ``optim_wrapper.type``.
+AMP_WRAPPER = 'AmpOptimWrapper'
+#: What it becomes on a machine without an accelerator.
+CPU_AMP_WRAPPER = 'CPUBFloat16AmpOptimWrapper'
+
+
+def select_amp_optim_wrapper(wrapper_type: str,
+                             accelerator: Optional[bool] = None) -> str:
+    """The optimizer wrapper to build for ``optim_wrapper.type``.
+
+    Args:
+        wrapper_type (str): The configured type (``'AmpOptimWrapper'`` after
+            ``--amp``), possibly with a scope prefix (``'mmengine.'``).
+        accelerator (bool, optional): Whether mmengine's AMP can run here;
+            :func:`has_accelerator` when None.
+
+    Returns:
+        str: ``wrapper_type`` unchanged, except ``'AmpOptimWrapper'`` on a
+        machine without an accelerator, which becomes
+        :data:`CPU_AMP_WRAPPER`.
+    """
+    if wrapper_type.split('.')[-1] != AMP_WRAPPER:
+        return wrapper_type
+    if accelerator is None:
+        accelerator = has_accelerator()
+    return wrapper_type if accelerator else CPU_AMP_WRAPPER
 
 
 def to_float32(outputs):
@@ -91,17 +121,22 @@ class FeatureAutocast:
                 self._close()
 
 
-@OPTIM_WRAPPERS.register_module(name='AmpOptimWrapper')
-class CPUAwareAmpOptimWrapper(MMEngineAmpOptimWrapper):
-    """mmengine's ``AmpOptimWrapper``, plus bfloat16 training on CPUs.
+@OPTIM_WRAPPERS.register_module()
+class CPUBFloat16AmpOptimWrapper(MMEngineAmpOptimWrapper):
+    """Mixed precision on a CPU: the backbone and neck under bfloat16
+    autocast, the detection heads in float32, no loss scaling.
+
+    A subclass of mmengine's ``AmpOptimWrapper`` (hooks that look for AMP
+    find it) whose backward pass, step and state are those of a plain
+    ``OptimWrapper``; its ``loss_scaler`` is None.
 
     Args:
-        loss_scale (str | float | dict): as mmengine's; unused on a CPU.
-        dtype (str | torch.dtype, optional): autocast dtype. Defaults to
-            mmengine's choice (float16) on accelerators and bfloat16 on a
-            CPU, where float16 is refused.
-        use_fsdp (bool): as mmengine's.
-        **kwargs: arguments of :class:`~mmengine.optim.OptimWrapper`.
+        loss_scale (str | float | dict): Accepted for ``--amp``'s
+            ``loss_scale='dynamic'``; unused.
+        dtype (str | torch.dtype, optional): Autocast dtype; bfloat16 (the
+            default) is the only one a CPU autocasts to that trains.
+        use_fsdp (bool): Unused (FSDP needs GPUs).
+        **kwargs: Arguments of :class:`~mmengine.optim.OptimWrapper`.
     """
 
     def __init__(self,
@@ -109,14 +144,10 @@ class CPUAwareAmpOptimWrapper(MMEngineAmpOptimWrapper):
                  dtype: Union[str, torch.dtype, None] = None,
                  use_fsdp: bool = False,
                  **kwargs):
-        self.on_cpu = not has_accelerator()
-        if not self.on_cpu:
-            super().__init__(loss_scale, dtype, use_fsdp, **kwargs)
-            return
         OptimWrapper.__init__(self, **kwargs)
         if isinstance(dtype, str):
             if dtype not in self.valid_dtypes:
-                raise ValueError(f'AmpOptimWrapper dtype must be one of '
+                raise ValueError(f'{CPU_AMP_WRAPPER} dtype must be one of '
                                  f'{self.valid_dtypes}, got {dtype!r}')
             dtype = getattr(torch, dtype)
         dtype = dtype or torch.bfloat16
@@ -129,8 +160,8 @@ class CPUAwareAmpOptimWrapper(MMEngineAmpOptimWrapper):
         self._scale_update_param = None
         self._feature_autocast: Optional[FeatureAutocast] = None
         print_log(
-            f'AmpOptimWrapper on a CPU: {dtype} autocast for the backbone '
-            'and neck, detection heads in float32, no loss scaling',
+            f'AMP on a CPU: {dtype} autocast for the backbone and neck, '
+            'detection heads in float32, no loss scaling',
             logger='current')
         if not has_native_bfloat16():
             print_log(
@@ -143,34 +174,22 @@ class CPUAwareAmpOptimWrapper(MMEngineAmpOptimWrapper):
                 level=logging.WARNING)
 
     def backward(self, loss: torch.Tensor, **kwargs) -> None:
-        if self.on_cpu:
-            return OptimWrapper.backward(self, loss, **kwargs)
-        return super().backward(loss, **kwargs)
+        return OptimWrapper.backward(self, loss, **kwargs)
 
     def step(self, **kwargs) -> None:
-        if self.on_cpu:
-            return OptimWrapper.step(self, **kwargs)
-        return super().step(**kwargs)
+        return OptimWrapper.step(self, **kwargs)
 
     def state_dict(self) -> dict:
-        if self.on_cpu:
-            return OptimWrapper.state_dict(self)
-        return super().state_dict()
+        return OptimWrapper.state_dict(self)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if self.on_cpu:
-            # A checkpoint written on a GPU carries its loss scaler.
-            state_dict = dict(state_dict)
-            state_dict.pop('loss_scaler', None)
-            return OptimWrapper.load_state_dict(self, state_dict)
-        return super().load_state_dict(state_dict)
+        # A checkpoint written on a GPU carries its loss scaler.
+        state_dict = dict(state_dict)
+        state_dict.pop('loss_scaler', None)
+        return OptimWrapper.load_state_dict(self, state_dict)
 
     @contextmanager
     def optim_context(self, model: nn.Module):
-        if not self.on_cpu:
-            with super().optim_context(model):
-                yield
-            return
         if self._feature_autocast is None:
             detector = getattr(model, 'module', model)  # DDP wraps it
             self._feature_autocast = FeatureAutocast(detector,

@@ -1,0 +1,118 @@
+"""The runner that the configs select, so that MMDetection's own entry points
+(``mim train mmdet CONFIG``, mmdet's ``tools/train.py`` and ``test.py``,
+``tools/dist_train.sh``, ``tools/slurm_train.sh``) all give the same run.
+
+``configs/_base_/default_runtime.py`` sets ``runner_type =
+'mmdet.TransferRunner'``; mmdet's scripts then build the runner through the
+``RUNNERS`` registry, and :class:`TransferRunner` adds to mmengine's
+``Runner``:
+
+* **Any device.** Before the runner is built,
+  :func:`~.distributed.setup_distributed` lets ``--launcher
+  pytorch|slurm|mpi`` run on machines without CUDA (``gloo`` backend, a
+  DDP wrapper that accepts CPU models).
+* **AMP on a CPU.** ``--amp`` writes ``optim_wrapper.type =
+  'AmpOptimWrapper'``; without an accelerator it is built as
+  :class:`~.optimizers.CPUBFloat16AmpOptimWrapper`
+  (:func:`~.optimizers.select_amp_optim_wrapper`), on accelerators as
+  mmengine's own.
+* **Resume.** ``--resume`` without a path continues from
+  :func:`~.resume.find_resumable_checkpoint`, the newest *complete*
+  checkpoint, even if the run was killed while saving.
+* **Checkpoint loading.** ``load_from`` / ``--resume PATH`` / the test
+  checkpoint is checked first (a missing, truncated or corrupt file is an
+  error naming it), then read with ``torch.load(weights_only=True)``, with
+  mmengine's own checkpoint types allow-listed for that load only.
+* **One line per user error.** Bad data, config values or checkpoint files
+  (:data:`~mmdet_vit_transfer.utils.USER_ERRORS`) end the run with the last
+  line ``error: <what> (<file>)``; the traceback goes to the log file.
+"""
+import copy
+import logging
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.runner import Runner
+from mmdet.registry import RUNNERS
+
+from ..utils.checkpoint_files import (check_checkpoint_file,
+                                      mmengine_checkpoint_globals)
+from ..utils.errors import user_errors_exit
+from .distributed import setup_distributed
+from .optimizers import select_amp_optim_wrapper
+from .resume import find_resumable_checkpoint
+
+#: ``runner_type`` of the configs (mmdet's scripts build it from the root
+#: registry, so the scope is spelled out).
+RUNNER_TYPE = 'mmdet.TransferRunner'
+
+
+@RUNNERS.register_module()
+class TransferRunner(Runner):
+    """mmengine's ``Runner`` with the additions listed in the module
+    docstring; arguments are those of :class:`mmengine.runner.Runner`."""
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'TransferRunner':
+        """Set up distributed processing for ``cfg.launcher`` (gloo without
+        CUDA), then build the runner from ``cfg``.
+
+        Args:
+            cfg (Config): The full config (not modified).
+
+        Returns:
+            TransferRunner: The runner.
+        """
+        cfg = copy.deepcopy(cfg)
+        with user_errors_exit():
+            setup_distributed(cfg)
+            return super().from_cfg(cfg)
+
+    def build_optim_wrapper(self, optim_wrapper):
+        """mmengine's, with ``AmpOptimWrapper`` selected for this machine
+        (:func:`~.optimizers.select_amp_optim_wrapper`)."""
+        if isinstance(optim_wrapper, dict) and 'type' in optim_wrapper:
+            optim_wrapper = copy.copy(optim_wrapper)
+            optim_wrapper['type'] = select_amp_optim_wrapper(
+                optim_wrapper['type'])
+        return super().build_optim_wrapper(optim_wrapper)
+
+    def load_or_resume(self) -> None:
+        """Load ``load_from`` or resume, as mmengine does, except that
+        ``--resume`` without a path takes the newest complete checkpoint and
+        that the file is checked before it is read."""
+        if self._has_loaded:
+            return
+        if self._resume and self._load_from is None:
+            self._load_from = find_resumable_checkpoint(self.work_dir)
+            if self._load_from is None:
+                print_log(f'no complete checkpoint in {self.work_dir} to '
+                          'resume from; training starts from scratch',
+                          logger='current', level=logging.WARNING)
+                self._resume = False
+        if self._load_from is not None:
+            check_checkpoint_file(self._load_from)
+        with mmengine_checkpoint_globals():
+            super().load_or_resume()
+
+    def train(self):
+        with user_errors_exit(self.logger):
+            return super().train()
+
+    def val(self):
+        with user_errors_exit(self.logger):
+            return super().val()
+
+    def test(self):
+        with user_errors_exit(self.logger):
+            return super().test()
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The runner a config asks for, the way mmdet's ``tools/train.py``
+    builds it: ``runner_type`` through the registry, else mmengine's
+    ``Runner``."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return MMENGINE_RUNNERS.build(cfg)

@@ -1,0 +1,86 @@
+"""Subprocesses for end-to-end tests: each starts in its own process group,
+and the whole group is killed when the test ends, on timeout or on failure.
+
+``mim train`` and ``torchrun`` start the training processes as their
+children (and those start dataloader workers); killing only the process a
+test started leaves the training running and slowing every later test.
+"""
+import os
+import signal
+import subprocess
+from typing import List, Optional, Sequence
+
+#: Seconds a test waits for one end-to-end command on an idle 2-core machine
+#: times this factor: the suites must pass with a second one running beside.
+LOAD_FACTOR = 3
+
+
+def start(cmd: Sequence[str], log_path=None, **kwargs) -> subprocess.Popen:
+    """Start ``cmd`` in a new process group (session).
+
+    Args:
+        cmd (Sequence[str]): The command.
+        log_path (str | Path, optional): File that receives stdout and
+            stderr together; without it both are captured as text.
+        **kwargs: More :class:`subprocess.Popen` arguments (cwd, env).
+    """
+    if log_path is not None:
+        with open(log_path, 'w') as log:
+            return subprocess.Popen(list(map(str, cmd)), stdout=log,
+                                    stderr=subprocess.STDOUT,
+                                    start_new_session=True, **kwargs)
+    return subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kwargs)
+
+
+def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    """Send ``sig`` to every process of ``proc``'s group (those still
+    alive, orphans included)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait(proc: subprocess.Popen, timeout: float) -> Optional[str]:
+    """Wait for ``proc``, then kill what is left of its group.
+
+    Returns:
+        str | None: Its output, if it was captured.
+
+    Raises:
+        subprocess.TimeoutExpired: After ``timeout`` seconds; the group is
+            killed first.
+    """
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc)
+        if proc.poll() is None:
+            proc.wait()
+    return out
+
+
+def run(cmd: Sequence[str], timeout: float, **kwargs) -> 'Result':
+    """Run ``cmd`` to its end in its own process group.
+
+    Returns:
+        Result: Its return code and its output (stdout and stderr).
+    """
+    proc = start(cmd, **kwargs)
+    output = wait(proc, timeout)
+    return Result(proc.returncode, output)
+
+
+class Result:
+    """A finished command: ``returncode`` and ``output`` (stdout and stderr
+    interleaved)."""
+
+    def __init__(self, returncode: int, output: str):
+        self.returncode, self.output = returncode, output
+
+    @property
+    def last_line(self) -> str:
+        lines: List[str] = self.output.rstrip().splitlines()
+        return lines[-1] if lines else ''
