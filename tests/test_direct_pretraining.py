@@ -1,4 +1,4 @@
-"""Direct detection pre-training (DESIGN section 6): the stage-1 and stage-2
+"""Direct detection pre-training (docs/direct_pretraining.md): the stage-1 and stage-2
 configs carry the published recipe, stage 2 refuses to start from anything
 but the whole detector, and on the toy set stage 1 -> hand-off -> stage 2
 runs through the user's commands and starts stage 2 below random init."""
