@@ -1,10 +1,12 @@
-# `make demo`: set up what is missing, then train and evaluate the toy model.
+# `make demo`: set up what is missing, then train and evaluate the toy model
+# (`make demo SEED=1`: another seed, in work_dirs/toy_vit_tiny_maskrcnn_seed1).
 # `make test`: set up what is missing, then run the test suite.
 # Both use the virtual environment $(VENV) (default .venv).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TOY_DATA ?= data/toy_coco
-WORK_DIR ?= work_dirs/toy_vit_tiny_maskrcnn
+SEED ?= 0
+WORK_DIR ?= work_dirs/toy_vit_tiny_maskrcnn_seed$(SEED)
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast bench clean
@@ -15,7 +17,7 @@ setup:
 demo: setup
 	$(PY) tools/make_toy_coco.py $(TOY_DATA)
 	PATH=$(abspath $(VENV))/bin:$$PATH mim train mmdet configs/toy_vit_tiny_maskrcnn.py \
-		--work-dir $(WORK_DIR)
+		--work-dir $(WORK_DIR) --cfg-options randomness.seed=$(SEED)
 	$(PY) tools/show_results.py $(WORK_DIR)
 
 test: setup

@@ -1,4 +1,4 @@
-"""Direct detection pre-training (DESIGN section 6): the stage-1 and stage-2
+"""Direct detection pre-training (docs/direct_pretraining.md): the stage-1 and stage-2
 configs carry the published recipe, stage 2 refuses to start from anything
 but the whole detector, and on the toy set stage 1 -> hand-off -> stage 2
 runs through the user's commands and starts stage 2 below random init."""
@@ -265,7 +265,7 @@ def test_toy_stage1_handoff_stage2(tmp_path, capsys):
     tool = runpy.run_path(str(REPO / 'tools' / 'handoff_checkpoint.py'))
     tool['main']([str(stage1_ckpt), str(TOY_STAGE2), str(handoff)])
     printed = capsys.readouterr().out
-    assert 'grid 8x8 -> 16x16, bicubic' in printed
+    assert 'grid 8x8 -> 12x12, bicubic' in printed
     assert 'Missing in the checkpoint (left at init): none' in printed
 
     # Stage 2 and the same model from random init, same seed and data (the

@@ -1,6 +1,7 @@
 """The paper's experiment grid: one config per init, size and schedule
-length, each carrying the hyper-parameters of the paper's table (DESIGN
-section 2) and a documented checkpoint with the paper's position options."""
+length, each carrying the hyper-parameters of the paper's table
+(docs/paper_facts.md) and a documented checkpoint with the paper's position
+options."""
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,4 @@
-"""The iTPN configs: the published Mask R-CNN 1x recipe (DESIGN section 5)
+"""The iTPN configs: the authors' Mask R-CNN 1x recipe (docs/itpn.md)
 for iTPN-B/L with pixel and CLIP pre-training, the same four under this
 package's LSJ protocol, and the random-FPN ablation; each with a documented
 checkpoint, and built into a detector whose layer-decay groups follow the

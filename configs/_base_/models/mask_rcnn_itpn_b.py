@@ -1,4 +1,4 @@
-# Mask R-CNN with the iTPN-B backbone (DESIGN section 5): a HiViT encoder
+# Mask R-CNN with the iTPN-B backbone (docs/itpn.md): a HiViT encoder
 # (512 dims; 3 + 3 MLP blocks at strides 4 and 8, 24 global-attention blocks
 # at stride 16) and its integrally pre-trained pyramid, which gives the heads
 # five 256-channel maps at strides 4-64: there is no separate neck. The heads

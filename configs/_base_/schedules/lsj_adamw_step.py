@@ -1,4 +1,5 @@
-# The authors' released step schedule: the cosine base with the cosine phase
+# detectron2's LSJ step schedule (its new_baselines and ViTDet configs; the
+# paper itself decays by a cosine): the cosine base with the cosine phase
 # replaced by x0.1 steps at 88.9% and 96.3% of training (for 100 epochs:
 # epochs 88.9 and 96.3, iterations 163889 and 177546 at batch 64). Milestones
 # are epochs, converted to iterations with the dataloader length; a config

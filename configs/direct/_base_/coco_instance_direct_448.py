@@ -3,7 +3,9 @@
 # factor in U(0.8, 1.2), random crop or pad to 448x448, flip; the training
 # set repeated 4 times per epoch; 8 images per GPU (64 on 8 GPUs), which
 # gives BN its large batches. LargeScaleJitter is the released
-# Resize -> RandomCrop -> Pad chain in one pass. Test at the same size.
+# Resize -> RandomCrop -> Pad chain in one pass. The released config tests at
+# mmdet's default (1333, 800); this one tests at 448, the grid the stage-1
+# model is built for, since stage 1 is evaluated only to follow its progress.
 _base_ = '../../_base_/datasets/coco_instance_lsj_1024.py'
 
 image_size = (448, 448)
