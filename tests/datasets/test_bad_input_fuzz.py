@@ -12,6 +12,7 @@ import torch
 from coco_builders import CATEGORIES, image_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mmdet.structures.mask import PolygonMasks
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -32,7 +33,7 @@ def train_pipeline():
 
 
 PIPELINE = train_pipeline()
-OUTPUT_SIZE = 256  # the toy config's image_size
+OUTPUT_SIZE = Config.fromfile(str(CONFIG)).image_size[0]
 
 coordinate = st.one_of(
     st.floats(-50, 150),
@@ -133,6 +134,11 @@ def check_sample(data):
         assert len(instances.masks) == len(boxes) == len(instances.labels)
         assert ((instances.labels >= 0) &
                 (instances.labels < len(CLASSES))).all()
-        if len(instances.masks):
-            assert instances.masks.masks.shape[1:] == (OUTPUT_SIZE,
-                                                       OUTPUT_SIZE)
+        masks = instances.masks
+        assert (masks.height, masks.width) == (OUTPUT_SIZE, OUTPUT_SIZE)
+        if isinstance(masks, PolygonMasks):
+            for polygon in (p for obj in masks.masks for p in obj):
+                assert np.isfinite(polygon).all()
+                assert ((polygon >= 0) & (polygon <= OUTPUT_SIZE)).all()
+        elif len(masks):
+            assert masks.masks.shape[1:] == (OUTPUT_SIZE, OUTPUT_SIZE)
