@@ -10,7 +10,7 @@ table. Layouts and the step are those of ``benchmarks/attention.py``.
 
     python benchmarks/backbone.py [--size 1024] [--repeats 2]
         [--layouts '4 global' ...] [--modes train infer]
-        [--dtypes float32 bfloat16]
+        [--dtypes float32 bfloat16] [--attn-backend auto]
 """
 import argparse
 import json
@@ -49,14 +49,15 @@ def forward_flops(model, x) -> float:
 
 
 def measure(layout: str, mode: str, size: int, repeats: int,
-            dtype_name: str) -> dict:
+            dtype_name: str, attn_backend: str = 'auto') -> dict:
     import torch
 
     from mmdet_vit_transfer.models.backbones import PlainViTPyramid
     torch.set_flush_denormal(True)
     dtype = getattr(torch, dtype_name)
     model = PlainViTPyramid(
-        arch='base', img_size=size, **layout_kwargs(layout, DEPTH))
+        arch='base', img_size=size, attn_backend=attn_backend,
+        **layout_kwargs(layout, DEPTH))
     model.init_weights()
     x = torch.randn(1, 3, size, size)
 
@@ -83,6 +84,10 @@ def main() -> None:
     parser.add_argument('--dtypes', nargs='+', default=['float32'],
                         choices=['float32', 'bfloat16'],
                         help='bfloat16 runs under CPU autocast')
+    parser.add_argument('--attn-backend', default='auto',
+                        choices=['auto', 'sdpa', 'cpu_fused'],
+                        help="the backbone's attn_backend (auto: the fused "
+                        'CPU kernel)')
     parser.add_argument('--one', nargs=3,
                         metavar=('LAYOUT', 'MODE', 'DTYPE'),
                         help=argparse.SUPPRESS)
@@ -90,11 +95,12 @@ def main() -> None:
     if args.one:
         layout, mode, dtype = args.one
         print(json.dumps(measure(layout, mode, args.size, args.repeats,
-                                 dtype)))
+                                 dtype, args.attn_backend)))
         return
 
     print(f'ViT-B backbone, {args.size}x{args.size}, batch 1, '
-          f'best of {args.repeats} timed runs\n')
+          f'attn_backend={args.attn_backend!r}, best of {args.repeats} '
+          f'timed runs\n')
     print('| layout | mode | dtype | seconds | GFLOP/s | matmul GFLOP/s '
           '| utilisation | peak memory (GB) |')
     print('|---|---|---|---|---|---|---|---|', flush=True)
@@ -104,7 +110,7 @@ def main() -> None:
                 out = subprocess.run(
                     [sys.executable, __file__, '--one', layout, mode, dtype,
                      '--size', str(args.size), '--repeats',
-                     str(args.repeats)],
+                     str(args.repeats), '--attn-backend', args.attn_backend],
                     check=True, capture_output=True, text=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"| {layout} | {mode} | {dtype} | {r['seconds']:.1f} "
