@@ -1,10 +1,10 @@
 # BEiT init, ViT-L: 53.3 box / 47.1 mask AP in the paper, the best of its 25,
 # 50 and 100-epoch schedules. Departs from the paper: its BEiT was pre-trained
-# on ImageNet-1k, this file is BEiT's public ImageNet-22k one (BEiT publishes
-# no ImageNet-1k ViT-L; docs/paper_facts.md). BEiT has q/v-only attention
-# biases and layer scale; its relative-position table goes into both shared
-# tables and the absolute embedding starts random. Pixels are normalised as
-# BEiT's pre-training did (mean = std = 127.5). 25e / 50e inherit this file.
+# on ImageNet-1k, this file is BEiT's public ImageNet-22k one
+# (docs/paper_facts.md). BEiT has q/v-only attention biases and layer scale;
+# its relative-position table goes into both shared tables and the absolute
+# embedding starts random. Pixels are normalised as BEiT's pre-training did
+# (mean = std = 127.5). 25e / 50e inherit this file.
 _base_ = './_base_/maskrcnn_vitl_lsj_1024.py'
 
 model = dict(

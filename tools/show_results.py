@@ -7,6 +7,7 @@ Writes WORK_DIR/curves.png and WORK_DIR/predictions/vis/<image> and says
 where they are.
 """
 import argparse
+import warnings
 from pathlib import Path
 
 from mmdet_vit_transfer.utils import (coco_metrics_table, last_coco_metrics,
@@ -46,9 +47,13 @@ def main(argv=None) -> None:
     if args.images > 0:
         from mmdet_vit_transfer.analysis.inference import draw_predictions
         config, checkpoint, images = validation_images(work_dir, args.images)
-        drawn = draw_predictions(config, checkpoint, images,
-                                 work_dir / 'predictions',
-                                 score_thr=args.score_thr)
+        with warnings.catch_warnings():
+            # mmengine's visualiser warns of its unused logging backends and
+            # of boxes it clips at the image border.
+            warnings.simplefilter('ignore', UserWarning)
+            drawn = draw_predictions(config, checkpoint, images,
+                                     work_dir / 'predictions',
+                                     score_thr=args.score_thr)
         print(f'Predictions (score >= {args.score_thr}) drawn on '
               f'{len(drawn)} validation images: {drawn[0].drawn.parent}/')
     print(f'Logs: {work_dir}/<timestamp>/<timestamp>.log; '
