@@ -8,7 +8,7 @@ Two tables:
   RPN head, RoI heads (feature extraction + box and mask heads) and
   post-processing (proposal and box NMS, box decoding, mask pasting: the
   rest of the time).
-* ``--toy-train``: a training step of the toy config (batch 4 at 192 px,
+* ``--toy-train``: a training step of the toy config (batch 4 at 256 px,
   weights from ``--checkpoint`` if given, since late in training more RoIs
   are positive), once with mmdet's ``SingleRoIExtractor`` (mmcv's CPU
   kernel) and once with ``FusedRoIExtractor``; the RoI extraction share is
@@ -158,7 +158,7 @@ def toy_train_breakdown(checkpoint: str, repeats: int,
     batches = toy_batches(cfg, repeats + 1)
     ratio = cfg.model.roi_head.bbox_roi_extractor.roi_layer.sampling_ratio
     print(f'Toy Mask R-CNN training step (batch '
-          f'{cfg.train_dataloader.batch_size}, 192 px, RoIAlign '
+          f'{cfg.train_dataloader.batch_size}, 256 px, RoIAlign '
           f'sampling_ratio={ratio}), mean of {repeats}\n')
     print('| RoI extractor | step (s) | RoI extraction fwd+bwd (s) | share |')
     print('|---|---|---|---|')

@@ -265,7 +265,7 @@ def test_toy_stage1_handoff_stage2(tmp_path, capsys):
     tool = runpy.run_path(str(REPO / 'tools' / 'handoff_checkpoint.py'))
     tool['main']([str(stage1_ckpt), str(TOY_STAGE2), str(handoff)])
     printed = capsys.readouterr().out
-    assert 'grid 8x8 -> 12x12, bicubic' in printed
+    assert 'grid 8x8 -> 16x16, bicubic' in printed
     assert 'Missing in the checkpoint (left at init): none' in printed
 
     # Stage 2 and the same model from random init, same seed and data (the

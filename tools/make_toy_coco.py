@@ -8,9 +8,7 @@ A dataset already written with the same arguments is kept unless ``--force``.
 """
 import argparse
 
-from mmdet_vit_transfer.datasets.toy_coco import (DEFAULT_MAX_SIZE,
-                                                  DEFAULT_MIN_SIZE,
-                                                  is_complete_toy_coco,
+from mmdet_vit_transfer.datasets.toy_coco import (is_complete_toy_coco,
                                                   make_toy_coco,
                                                   toy_coco_paths)
 
@@ -25,9 +23,9 @@ def build_parser():
     parser.add_argument('--num-val', type=int, default=100,
                         help='number of validation images')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument('--min-size', type=int, default=DEFAULT_MIN_SIZE,
+    parser.add_argument('--min-size', type=int, default=192,
                         help='smallest image side in pixels (>= 64)')
-    parser.add_argument('--max-size', type=int, default=DEFAULT_MAX_SIZE,
+    parser.add_argument('--max-size', type=int, default=256,
                         help='largest image side in pixels')
     parser.add_argument('--force', action='store_true',
                         help='rewrite even if the dataset is already there')

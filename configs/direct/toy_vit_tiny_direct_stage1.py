@@ -1,9 +1,9 @@
 # Direct detection pre-training, stage 1, on the toy set: the toy detector
-# from random init at two thirds of its resolution, as the paper's stage 1
-# runs at 448 px against 1024 (Li, Zhang, Zhang 2021;
-# docs/direct_pretraining.md). 128 px is an 8x8 token grid; 4x4 windows tile
-# it 2x2, as 6x6 windows tile the 12x12 grid of the 192 px model, so windows
-# cover the same part of the image in both stages. Scale jitter narrowed to 0.8-1.2, twice the batch (BN statistics
+# from random init at half its resolution, as the paper's stage 1 runs at
+# 448 px against 1024 (Li, Zhang, Zhang 2021; docs/direct_pretraining.md). 128 px is an
+# 8x8 token grid; 4x4 windows tile it 2x2, as 8x8 windows tile the 16x16 grid
+# of the 256 px model, so windows cover the same part of the image in both
+# stages. Scale jitter narrowed to 0.8-1.2, twice the batch (BN statistics
 # from 8 images), constant lr after the warmup: stage 2 anneals.
 # Stage 2: `python tools/handoff_checkpoint.py STAGE1_CKPT
 # configs/direct/toy_vit_tiny_direct_stage2.py OUT`, then

@@ -3,7 +3,7 @@
 # detector (toy_vit_tiny_direct_stage1.py) instead of random init, so it
 # compares with configs/toy_vit_tiny_maskrcnn.py at equal cost. load_from is
 # the file `tools/handoff_checkpoint.py` writes (position embedding 8x8 ->
-# 12x12, window table 4 -> 6, global table 8 -> 12); StrictLoadHook refuses
+# 16x16, window table 4 -> 8, global table 8 -> 16); StrictLoadHook refuses
 # to train unless it fills every key of the model.
 _base_ = '../toy_vit_tiny_maskrcnn.py'
 

@@ -2,7 +2,7 @@
 # configs/toy_vit_tiny_maskrcnn.py) on the toy training images, with
 # mmpretrain's own MAE: MAEViT encoder with 75% of the patches masked,
 # MAEPretrainDecoder, MAEPretrainHead with the normalised-pixel L2 loss.
-# 192 px crops, the detector's input size, so the 12x12 sin-cos position
+# 256 px crops, the detector's input size, so the 16x16 sin-cos position
 # embedding transfers unresized. A smaller decoder (2 blocks of width 128)
 # and a higher lr than ImageNet's suit the short toy schedule. Convert the
 # result with `python tools/convert_checkpoint.py CKPT OUT` (format
@@ -14,7 +14,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 
-image_size = 192
+image_size = 256
 embed_dims = 192
 
 model = dict(

@@ -3,7 +3,7 @@
 Small enough to train a detector on in minutes, so that data loading,
 large-scale jitter, training and COCO evaluation can be exercised end to end
 without downloading COCO. Each image has a smoothly textured, noisy background
-with unannotated clutter (short lines and small blobs) and 1-3 non-overlapping
+with unannotated clutter (short lines and small blobs) and 1-4 non-overlapping
 filled shapes of three classes. Because shapes never overlap, the annotated
 polygon is exactly the visible object.
 
@@ -19,13 +19,10 @@ from PIL import Image, ImageDraw
 CLASSES = ('circle', 'triangle', 'square')
 SPLITS = ('train', 'val')
 MIN_IMAGE_SIZE = 64
-#: Diameter (px) of the circle through a shape's vertices; 40 px spans 2.5
+#: Diameter (px) of the circle through a shape's vertices; 24 px spans 1.5
 #: cells of a stride-16 feature map.
-OBJECT_DIAMETER_RANGE = (40.0, 112.0)
-MAX_OBJECTS = 3
-#: Default image sides (px): the demo trains at 192x192.
-DEFAULT_MIN_SIZE = 160
-DEFAULT_MAX_SIZE = 192
+OBJECT_DIAMETER_RANGE = (24.0, 110.0)
+MAX_OBJECTS = 4
 PLACEMENT_TRIES = 50
 #: Minimum distance (px) between objects and from an object to the border.
 GAP = 2.0
@@ -56,8 +53,8 @@ def toy_coco_paths(out_dir):
     return paths
 
 
-def make_toy_coco(out_dir, num_train=400, num_val=100, seed=0,
-                  min_size=DEFAULT_MIN_SIZE, max_size=DEFAULT_MAX_SIZE):
+def make_toy_coco(out_dir, num_train=400, num_val=100, seed=0, min_size=192,
+                  max_size=256):
     """Write PNG images and one COCO annotation file per split.
 
     The same arguments always give byte-identical files. The splits draw from
@@ -96,8 +93,7 @@ def make_toy_coco(out_dir, num_train=400, num_val=100, seed=0,
 
 
 def is_complete_toy_coco(out_dir, num_train=400, num_val=100, seed=0,
-                         min_size=DEFAULT_MIN_SIZE,
-                         max_size=DEFAULT_MAX_SIZE):
+                         min_size=192, max_size=256):
     """Whether ``out_dir`` holds what :func:`make_toy_coco` would write.
 
     Both annotation files must parse, record the same generator arguments and
@@ -214,7 +210,7 @@ def _draw_clutter(draw, rng, width, height):
 
 
 def _place_objects(rng, width, height):
-    """Rejection-sample 1-3 disjoint bounding circles inside the image.
+    """Rejection-sample 1-4 disjoint bounding circles inside the image.
 
     An object not placed within ``PLACEMENT_TRIES`` tries is dropped; the
     first one always fits.

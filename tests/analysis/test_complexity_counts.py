@@ -69,7 +69,7 @@ def test_a_global_bias_served_by_query_rows_counts_the_same():
 
 def test_input_size_comes_from_the_config():
     cfg = load_config('configs/toy_vit_tiny_maskrcnn.py')
-    assert default_input_hw(cfg) == (192, 192)
+    assert default_input_hw(cfg) == (256, 256)
     cfg.model.data_preprocessor.batch_augments = None
     with pytest.raises(ValueError, match='--shape'):
         default_input_hw(cfg)

@@ -71,23 +71,23 @@ def test_toy_handoff_resizes_grid_tensors_and_keeps_the_rest(
         assert value.shape == toy_stage2_state[key].shape, key
         if key not in POSITION_KEYS:
             assert value is toy_stage1_state[key], key
-    # 128 px (8x8 grid, 4x4 windows) -> 192 px (12x12 grid, 6x6 windows).
+    # 128 px (8x8 grid, 4x4 windows) -> 256 px (16x16 grid, 8x8 windows).
     pos = toy_stage1_state['backbone.pos_embed']
-    expected_grid = resize_abs_pos_embed(pos, (12, 12)).reshape(1, 144, -1)
+    expected_grid = resize_abs_pos_embed(pos, (16, 16)).reshape(1, 256, -1)
     torch.testing.assert_close(fitted['backbone.pos_embed'][:, 1:],
                                expected_grid)
     torch.testing.assert_close(fitted['backbone.pos_embed'][:, :1],
                                pos[:, :1])
-    for key, src, dst in ((POSITION_KEYS[1], 4, 6), (POSITION_KEYS[2], 8,
-                                                     12)):
+    for key, src, dst in ((POSITION_KEYS[1], 4, 8), (POSITION_KEYS[2], 8,
+                                                     16)):
         torch.testing.assert_close(
             fitted[key],
             resize_relative_table(toy_stage1_state[key], (src, src),
                                   (dst, dst)))
     assert len(report.resized) == 3
-    assert report.position['absolute'].endswith('8x8 grid resized to 12x12)')
-    assert 'rel_pos_window 4x4 -> 6x6' in report.position['relative']
-    assert 'rel_pos_global 8x8 -> 12x12' in report.position['relative']
+    assert report.position['absolute'].endswith('8x8 grid resized to 16x16)')
+    assert 'rel_pos_window 4x4 -> 8x8' in report.position['relative']
+    assert 'rel_pos_global 8x8 -> 16x16' in report.position['relative']
 
 
 def test_decomposed_relative_positions_are_resized():

@@ -7,9 +7,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from mmdet_vit_transfer.datasets.toy_coco import (CLASSES, DEFAULT_MAX_SIZE,
-                                                  MAX_OBJECTS,
-                                                  OBJECT_DIAMETER_RANGE,
+from mmdet_vit_transfer.datasets.toy_coco import (CLASSES, MAX_OBJECTS,
                                                   is_complete_toy_coco,
                                                   make_toy_coco)
 
@@ -101,11 +99,10 @@ def test_annotations_are_consistent_polygons(split):
         area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
         assert ann['area'] == pytest.approx(area, abs=0.01)
         assert coco.annToMask(ann).sum() == pytest.approx(area, rel=0.1)
-        # Vertices lie on a circle of diameter OBJECT_DIAMETER_RANGE, whose
-        # longest chord is at least that of an equilateral triangle.
-        smallest, largest = OBJECT_DIAMETER_RANGE
-        assert max(x1 - x0, y1 - y0) <= largest
-        assert np.hypot(x1 - x0, y1 - y0) >= smallest / 2 * np.sqrt(3)
+        # Vertices lie on a circle of diameter 24-110 px, whose longest
+        # chord is at least that of an equilateral triangle.
+        assert max(x1 - x0, y1 - y0) <= 110
+        assert np.hypot(x1 - x0, y1 - y0) >= 12 * np.sqrt(3)
 
 
 def test_objects_do_not_overlap(split):
@@ -174,5 +171,5 @@ def test_cli_writes_then_skips_then_forces(tmp_path, capsys):
 
     with pytest.raises(SystemExit):
         cli.main([str(tmp_path), '--min-size', '300'])
-    assert (f'min_size (300) must be <= max_size ({DEFAULT_MAX_SIZE})'
-            in capsys.readouterr().err)
+    assert 'min_size (300) must be <= max_size (256)' in capsys.readouterr(
+    ).err
