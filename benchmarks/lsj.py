@@ -247,7 +247,7 @@ def targets_table(infos: List[dict], size: int, runs: int,
         # Positive RoIs: the ground-truth boxes jittered by up to 10%.
         ids = rng.integers(0, len(gt), num_rois)
         boxes = gt.bboxes.tensor[ids].numpy()
-        wh = np.repeat(boxes[:, 2:] - boxes[:, :2], 2, axis=1)
+        wh = np.tile(boxes[:, 2:] - boxes[:, :2], 2)
         boxes = boxes + rng.uniform(-0.1, 0.1, boxes.shape) * wh
         rois.append((torch.from_numpy(boxes.astype(np.float32)),
                      torch.from_numpy(ids)))
