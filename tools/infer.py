@@ -10,9 +10,7 @@ predictions), through mmdet's DetInferencer.
 import argparse
 
 from mmdet_vit_transfer.analysis.inference import draw_predictions
-from mmdet_vit_transfer.utils import (check_checkpoint_file,
-                                      mmengine_checkpoint_globals,
-                                      user_errors_exit)
+from mmdet_vit_transfer.utils import user_errors_exit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     with user_errors_exit():
-        check_checkpoint_file(args.checkpoint)
-        with mmengine_checkpoint_globals():
-            drawn = draw_predictions(args.config, args.checkpoint,
-                                     args.images, args.out_dir,
-                                     score_thr=args.score_thr,
-                                     device=args.device)
+        drawn = draw_predictions(args.config, args.checkpoint, args.images,
+                                 args.out_dir, score_thr=args.score_thr,
+                                 device=args.device)
     for item in drawn:
         print(f'{item.image} -> {item.drawn}, {item.predictions}')
     return drawn

@@ -13,6 +13,8 @@ import mmdet_vit_transfer  # noqa: F401  (registers the components)
 from mmdet.apis import DetInferencer
 from mmdet.registry import TRANSFORMS
 
+from ..utils import check_checkpoint_file, mmengine_checkpoint_globals
+
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
 
@@ -126,9 +128,12 @@ def draw_predictions(config: Union[str, Path],
     for what, path in (('config', config), ('checkpoint', checkpoint)):
         if not Path(path).is_file():
             raise FileNotFoundError(f'{what} {path} does not exist')
+    check_checkpoint_file(checkpoint)
     image_files = collect_images(images)
-    inferencer = DetInferencer(model=inference_config(config),
-                               weights=str(checkpoint), device=device)
+    # An mmengine checkpoint holds numpy objects beside the weights.
+    with mmengine_checkpoint_globals():
+        inferencer = DetInferencer(model=inference_config(config),
+                                   weights=str(checkpoint), device=device)
     classes = _class_names(inferencer)
     inferencer.model.dataset_meta['classes'] = classes
     inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
