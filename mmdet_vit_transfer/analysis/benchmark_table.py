@@ -1,8 +1,9 @@
 """The benchmark's main table and convergence figure from finished runs.
 
 As in the paper: box AP / mask AP per initialisation and model size at the
-best fine-tuning schedule (chosen by box AP), every schedule with the best
-one marked, and AP against fine-tuning epochs per initialisation.
+best fine-tuning schedule (chosen by box AP), with the paper's published
+value beside it (:mod:`.paper_results`), every schedule with the best one
+marked, and AP against fine-tuning epochs per initialisation.
 """
 import csv
 from collections import defaultdict
@@ -12,6 +13,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from matplotlib.figure import Figure
 
+from .paper_results import published
 from .runs import (BenchmarkRun, find_run_dirs, init_key, read_run,
                    size_key, size_label, sort_runs)
 
@@ -65,24 +67,38 @@ def _cell(run: BenchmarkRun) -> str:
     return f'{_ap(run.box_ap)} / {_ap(run.mask_ap)}'
 
 
+def _published(init: str, size: str, epochs: Optional[int] = None) -> str:
+    value = published(init, size, epochs)
+    return '-' if value is None else f'{value[0]:.1f} / {value[1]:.1f}'
+
+
 def markdown_tables(runs: Sequence[BenchmarkRun]) -> str:
-    """The main table (best schedule per init and size) and the table of
-    every schedule (best in bold), box AP / mask AP in percent."""
+    """The main table (best schedule per init and size, and the paper's
+    value beside it for sizes the paper has) and the table of every
+    schedule (best in bold, the published value where there is one), box
+    AP / mask AP in percent."""
     runs = sort_runs(runs)
     best = best_runs(runs)
     inits = sorted({r.init for r in runs}, key=init_key)
     sizes = sorted({r.size for r in runs}, key=size_key)
+    with_paper = {s for s in sizes
+                  if any(published(i, s) for i in inits)}
 
+    header = []
+    for size in sizes:
+        header += [size_label(size)] + (['paper'] if size in with_paper
+                                         else [])
     lines = ['Box AP / mask AP (COCO, %) at the best fine-tuning schedule '
-             '(epochs in parentheses).', '',
-             '| initialisation | ' + ' | '.join(size_label(s)
-                                                for s in sizes) + ' |',
-             '|---' * (len(sizes) + 1) + '|']
+             "(epochs in parentheses); 'paper': the published value.", '',
+             '| initialisation | ' + ' | '.join(header) + ' |',
+             '|---' * (len(header) + 1) + '|']
     for init in inits:
-        cells = [
-            f'{_cell(best[init, s])} ({best[init, s].epochs} ep)'
-            if (init, s) in best else '-' for s in sizes
-        ]
+        cells = []
+        for size in sizes:
+            run = best.get((init, size))
+            cells.append(f'{_cell(run)} ({run.epochs} ep)' if run else '-')
+            if size in with_paper:
+                cells.append(_published(init, size))
         lines.append(f'| {init} | ' + ' | '.join(cells) + ' |')
 
     schedules = sorted({r.epochs for r in runs})
@@ -100,10 +116,13 @@ def markdown_tables(runs: Sequence[BenchmarkRun]) -> str:
                 run = by_key.get((init, size, epochs))
                 if run is None:
                     cells.append('')
-                elif run is best[init, size]:
-                    cells.append(f'**{_cell(run)}**')
-                else:
-                    cells.append(_cell(run))
+                    continue
+                cell = _cell(run)
+                if run is best[init, size]:
+                    cell = f'**{cell}**'
+                if published(init, size, epochs):
+                    cell += f' (paper {_published(init, size, epochs)})'
+                cells.append(cell)
             lines.append(f'| {init} | {size_label(size)} | ' +
                          ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'

@@ -1,5 +1,7 @@
 import csv
 import json
+import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -7,6 +9,8 @@ from PIL import Image
 from mmdet_vit_transfer.analysis import (find_run_dirs, parse_run_name,
                                          read_run, summarize_benchmark)
 from mmdet_vit_transfer.analysis.benchmark_table import best_runs
+from mmdet_vit_transfer.analysis.paper_results import (PUBLISHED_BEST,
+                                                       PUBLISHED_BY_SCHEDULE)
 
 
 def write_run(root, name, evaluations, max_epochs, launch='20260101_000000',
@@ -90,15 +94,19 @@ def test_tables_mark_the_best_schedule(grid, tmp_path):
         'beit_vitb_maskrcnn_50e', 'my_experiment'
     ]
     text = summary.files['markdown'].read_text()
-    assert '| initialisation | ViT-B | ViT-L |' in text
+    # The paper's value beside each entry.
+    assert '| initialisation | ViT-B | paper | ViT-L | paper |' in text
     # Random: 200 and 400 epochs tie at 48.9 box AP: the shorter one wins.
-    assert '| random | 48.9 / - (200 ep) | - |' in text
-    assert '| mae | 50.3 / 44.9 (100 ep) | 53.3 / 47.2 (100 ep) |' in text
+    assert '| random | 48.9 / - (200 ep) | 48.9 / 43.6 | - | 50.7 / 44.9 |' \
+        in text
+    assert ('| mae | 50.3 / 44.9 (100 ep) | 50.3 / 44.9 | 53.3 / 47.2 '
+            '(100 ep) | 53.3 / 47.2 |') in text
     assert ('| initialisation | size | 25 ep | 50 ep | 100 ep | 200 ep | '
             '400 ep |') in text
     assert ('| random | ViT-B |  |  | 45.0 / - | **48.9 / -** | 48.9 / - |'
             in text)
-    assert ('| mae | ViT-B | 48.1 / 42.6 | 50.1 / 44.4 | **50.3 / 44.9** |  '
+    assert ('| mae | ViT-B | 48.1 / 42.6 (paper 48.1 / 43.2) | 50.1 / 44.4 '
+            '(paper 50.1 / 44.6) | **50.3 / 44.9** (paper 50.3 / 44.9) |  '
             '|  |') in text
     assert text.index('| random |') < text.index('| mae |')
 
@@ -117,6 +125,33 @@ def test_tables_mark_the_best_schedule(grid, tmp_path):
         png.load()
         # Two sizes side by side, box and mask AP stacked.
         assert png.size == (900, 700)
+
+
+def test_no_paper_column_for_sizes_the_paper_lacks(tmp_path):
+    write_run(tmp_path, 'random_vittiny_maskrcnn_2e', [(2, 0.1, 0.05)], 2)
+    text = summarize_benchmark([tmp_path], tmp_path / 'out').files[
+        'markdown'].read_text()
+    assert '| initialisation | ViT-Tiny |\n' in text
+    assert '| random | 10.0 / 5.0 (2 ep) |\n' in text
+
+
+def test_published_values_are_the_readme_table():
+    readme = (Path(__file__).parents[2] / 'README.md').read_text()
+    names = {'random': 'random', 'supervised': 'supervised',
+             'MoCo v3': 'mocov3', 'BEiT': 'beit', 'MAE': 'mae'}
+    rows = re.findall(r'^\| (random|supervised|MoCo v3|BEiT|MAE) \| .*?'
+                      r'\[([\d.]+) / ([\d.]+)\].*?\[([\d.]+) / ([\d.]+)\]',
+                      readme, re.M)
+    assert len(rows) == 5
+    table = {}
+    for name, box_b, mask_b, box_l, mask_l in rows:
+        table[names[name], 'b'] = (float(box_b), float(mask_b))
+        table[names[name], 'l'] = (float(box_l), float(mask_l))
+    assert table == PUBLISHED_BEST
+    # MAE ViT-B per schedule, as the README's schedule column gives it.
+    assert ('100 ep (25: 48.1 / 43.2, 50: 50.1 / 44.6)' in readme)
+    assert {e: v for (_, _, e), v in PUBLISHED_BY_SCHEDULE.items()} == {
+        25: (48.1, 43.2), 50: (50.1, 44.6), 100: PUBLISHED_BEST['mae', 'b']}
 
 
 def test_duplicate_experiments_and_empty_inputs(grid, tmp_path):
