@@ -89,7 +89,9 @@ def markdown_tables(runs: Sequence[BenchmarkRun]) -> str:
         header += [size_label(size)] + (['paper'] if size in with_paper
                                          else [])
     lines = ['Box AP / mask AP (COCO, %) at the best fine-tuning schedule '
-             "(epochs in parentheses); 'paper': the published value.", '',
+             '(epochs in parentheses)' + (
+                 "; 'paper': the published value." if with_paper else '.'),
+             '',
              '| initialisation | ' + ' | '.join(header) + ' |',
              '|---' * (len(header) + 1) + '|']
     for init in inits:

@@ -1,0 +1,86 @@
+"""A run's job: the bash script of its next attempt.
+
+The script runs the stages that are not finished, in order: a training
+stage resumes from its newest complete checkpoint
+(:func:`~mmdet_vit_transfer.engine.resume.find_resumable_checkpoint`) when
+it has one, a hand-off runs ``tools/handoff_checkpoint.py``. It stops at
+the first command that fails (``set -e``), and announces each stage in the
+run's log.
+"""
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..engine.resume import find_resumable_checkpoint
+from .backends import TOOLS
+from .plan import HandoffStage, RunPlan
+from .workdir import BenchmarkDir
+
+
+@dataclass
+class Job:
+    """A written job script and the checkpoint its first stage resumes
+    from (None: from scratch or from the previous stage's output)."""
+    script: Path
+    resumed_from: Optional[str]
+
+
+def write_job(bench: BenchmarkDir, run: RunPlan, backend,
+              cfg_options: Optional[Dict], attempt: int) -> Job:
+    """Write the configs of ``run``'s training stages and its job script.
+
+    Args:
+        bench (BenchmarkDir): the benchmark.
+        run (RunPlan): the run.
+        backend: gives the training command and environment.
+        cfg_options (dict, optional): merged into every training config.
+        attempt (int): its number, for the script's header.
+
+    Raises:
+        Exception: a config that mmengine cannot read (the launcher
+            records it as the attempt's failure).
+    """
+    for stage in run.stages:
+        if not isinstance(stage, HandoffStage):
+            bench.write_config(stage, cfg_options)
+    lines = [
+        '#!/usr/bin/env bash',
+        f'# Run {run.name}, attempt {attempt}, written by the benchmark '
+        f'launcher of {bench.root}.', 'set -euo pipefail',
+        f'cd {shlex.quote(str(Path.cwd()))}', *backend.environment(),
+        'stage() { echo "[benchmark] $(date \'+%F %T\') $*"; }'
+    ]
+    resumed_from = None
+    started = False
+    for index, stage in enumerate(run.stages, 1):
+        title = f'stage {index}/{len(run.stages)} {stage.name}'
+        if bench.stage_done(run, stage):
+            lines.append(f'stage {shlex.quote(title + ": finished before")}')
+            continue
+        if isinstance(stage, HandoffStage):
+            cmd = [sys.executable, str(TOOLS / 'handoff_checkpoint.py'),
+                   str(bench.final_checkpoint(stage.stage1)),
+                   str(bench.config(stage.stage2)),
+                   str(bench.handoff(stage.name))]
+            note = 'hand-off'
+        else:
+            checkpoint = find_resumable_checkpoint(
+                bench.work_dir(stage.name))
+            cmd = backend.train_command(stage.name,
+                                        bench.config(stage.name),
+                                        bench.work_dir(stage.name),
+                                        resume=checkpoint is not None)
+            note = (f'training, resuming from {checkpoint}'
+                    if checkpoint else 'training')
+            if not started:
+                resumed_from = checkpoint
+        started = True
+        lines += [f'stage {shlex.quote(f"{title}: {note}")}',
+                  ' '.join(map(shlex.quote, cmd))]
+    lines.append('stage "run finished"')
+    script = bench.job(run.name)
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text('\n'.join(lines) + '\n')
+    return Job(script, resumed_from)

@@ -1,0 +1,173 @@
+"""What a benchmark runs: runs, each a short sequence of stages.
+
+A run is one row of the results: its last stage trains and evaluates one
+config in ``<bench>/work_dirs/<run>``. Most runs are one training stage. A
+direct detection pre-training entry, a config ``X_stage2.py`` beside an
+``X_stage1.py``, is one run ``X`` of three stages: stage 1
+(``X_stage1``), the hand-off of its final checkpoint (``X_handoff``) and
+stage 2 (``X``), which starts from the handed-off file.
+
+The paper's grid is selected by name, ``{init}_vit{size}_maskrcnn_
+{epochs}e.py`` in a config folder (the package's ``configs`` by default), or
+given as a list of config files (iTPN, direct pre-training, anything).
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+import mmdet_vit_transfer
+from mmdet_vit_transfer.analysis.runs import (init_key, parse_run_name,
+                                              size_key)
+from mmdet_vit_transfer.utils.errors import UserInputError
+
+#: The package's configs (a link to the repository's ``configs`` in a clone).
+CONFIG_ROOT = Path(mmdet_vit_transfer.__file__).parent / '.mim' / 'configs'
+STAGE1_SUFFIX, STAGE2_SUFFIX = '_stage1', '_stage2'
+
+
+@dataclass(frozen=True)
+class TrainStage:
+    """Train (and evaluate) ``config`` in the work dir named ``name``.
+
+    Args:
+        name (str): stage name: its work dir and written config.
+        config (Path): the user's config.
+        load_from (str, optional): name of the hand-off stage whose file
+            this stage starts from.
+    """
+    name: str
+    config: Path
+    load_from: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class HandoffStage:
+    """Fit the final checkpoint of stage ``stage1`` to the model of stage
+    ``stage2`` (:func:`~mmdet_vit_transfer.engine.handoff_checkpoint`)."""
+    name: str
+    stage1: str
+    stage2: str
+
+
+Stage = Union[TrainStage, HandoffStage]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run of the benchmark: its name (that of its last stage) and its
+    stages in order."""
+    name: str
+    stages: Tuple[Stage, ...]
+
+    @property
+    def config(self) -> Path:
+        """The config of the evaluated (last) stage."""
+        return self.stages[-1].config
+
+
+def single_run(config: Path) -> RunPlan:
+    """A run of one training stage named after its config."""
+    return RunPlan(config.stem, (TrainStage(config.stem, config), ))
+
+
+def direct_run(stage2_config: Path) -> RunPlan:
+    """Stage 1, hand-off, stage 2 for ``X_stage2.py`` beside ``X_stage1.py``
+    (the run is named ``X``)."""
+    name = stage2_config.stem[:-len(STAGE2_SUFFIX)]
+    stage1 = stage2_config.with_name(f'{name}{STAGE1_SUFFIX}.py')
+    return RunPlan(name, (
+        TrainStage(f'{name}{STAGE1_SUFFIX}', stage1),
+        HandoffStage(f'{name}_handoff', f'{name}{STAGE1_SUFFIX}', name),
+        TrainStage(name, stage2_config, load_from=f'{name}_handoff'),
+    ))
+
+
+def plan_config(config: Union[str, Path]) -> RunPlan:
+    """The run of one config file: a direct pre-training entry when it is
+    an ``X_stage2.py`` with an ``X_stage1.py`` beside it, else one stage.
+
+    Raises:
+        UserInputError: the file does not exist, or is a stage 1.
+    """
+    config = Path(config)
+    if not config.is_file():
+        raise UserInputError(f'config {config} does not exist')
+    stem = config.stem
+    if stem.endswith(STAGE1_SUFFIX) and config.with_name(
+            stem[:-len(STAGE1_SUFFIX)] + STAGE2_SUFFIX + '.py').is_file():
+        raise UserInputError(
+            f'{config} is stage 1 of direct pre-training; give its stage 2 '
+            f'({stem[:-len(STAGE1_SUFFIX)]}{STAGE2_SUFFIX}.py), which runs '
+            'stage 1, the hand-off and stage 2 in order')
+    if stem.endswith(STAGE2_SUFFIX) and config.with_name(
+            stem[:-len(STAGE2_SUFFIX)] + STAGE1_SUFFIX + '.py').is_file():
+        return direct_run(config)
+    return single_run(config)
+
+
+def _schedule(value: str) -> int:
+    """``'25e'`` or ``'25'`` -> 25."""
+    digits = value[:-1] if value.endswith('e') else value
+    if not digits.isdigit():
+        raise UserInputError(f'schedule {value!r} is not a number of epochs '
+                             "such as '25e'")
+    return int(digits)
+
+
+def grid_configs(config_dir: Union[str, Path] = CONFIG_ROOT,
+                 inits: Optional[Sequence[str]] = None,
+                 sizes: Optional[Sequence[str]] = None,
+                 schedules: Optional[Sequence[str]] = None) -> List[Path]:
+    """The grid configs ``{init}_vit{size}_maskrcnn_{epochs}e.py`` of
+    ``config_dir`` in the selected slice (None: every value), in the
+    paper's table order.
+
+    Raises:
+        UserInputError: a selected init, size or schedule has no config in
+            the slice (the message lists what there is).
+    """
+    config_dir = Path(config_dir)
+    found = {}
+    for path in config_dir.glob('*_vit*_maskrcnn_*e.py'):
+        try:
+            found[parse_run_name(path.name)] = path
+        except ValueError:
+            continue
+    wanted = dict(init=inits, size=sizes,
+                  epochs=[_schedule(s) for s in schedules or []] or None)
+    selected = {
+        key: path
+        for key, path in found.items()
+        if all(values is None or value in values
+               for value, values in zip(key, wanted.values()))
+    }
+    for axis, (field, values) in enumerate(wanted.items()):
+        missing = [v for v in values or [] if not any(
+            key[axis] == v for key in selected)]
+        if missing:
+            available = sorted({str(key[axis]) for key in found})
+            raise UserInputError(
+                f'no config in {config_dir} for {field} {missing} in the '
+                f'selected slice; {field}s there: {", ".join(available)}')
+    return [selected[key] for key in sorted(
+        selected, key=lambda k: (init_key(k[0]), size_key(k[1]), k[2]))]
+
+
+def plan_runs(configs: Iterable[Union[str, Path]]) -> List[RunPlan]:
+    """The runs of ``configs``, in order, each once.
+
+    Raises:
+        UserInputError: two configs give runs of the same name.
+    """
+    runs, seen = [], {}
+    for config in configs:
+        run = plan_config(config)
+        if run.name in seen:
+            if seen[run.name] == Path(config).resolve():
+                continue
+            raise UserInputError(
+                f'two configs make the run {run.name!r}: {seen[run.name]} '
+                f'and {config}; rename one')
+        seen[run.name] = Path(config).resolve()
+        runs.append(run)
+    return runs
