@@ -81,6 +81,10 @@ class LocalBackend:
         """Shell lines that set up a job's environment."""
         return [f'export PYTHON={shlex.quote(sys.executable)}']
 
+    def submit_command(self, run: str, script: Path, log: Path) -> str:
+        """What :meth:`submit` runs, as a shell command."""
+        return f'bash {shlex.quote(str(script))} >> {shlex.quote(str(log))}'
+
     def submit(self, run: str, script: Path, log: Path) -> str:
         """Start ``bash script`` appending to ``log``; returns
         ``'host:pid:start time'``."""
@@ -205,6 +209,11 @@ class SlurmBackend:
         if self.time:
             cmd.append(f'--time={self.time}')
         return cmd + list(self.sbatch_args) + [str(script)]
+
+    def submit_command(self, run: str, script: Path, log: Path) -> str:
+        """What :meth:`submit` runs, as a shell command."""
+        return ' '.join(map(shlex.quote, self.sbatch_command(run, script,
+                                                             log)))
 
     def submit(self, run: str, script: Path, log: Path) -> str:
         """``sbatch`` the job; returns its id.

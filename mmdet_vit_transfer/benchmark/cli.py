@@ -58,6 +58,9 @@ def build_parser(usage: str = __doc__) -> argparse.ArgumentParser:
     how.add_argument('--no-wait', action='store_true',
                      help='return once every run is submitted')
     how.add_argument('--poll-seconds', type=float, default=10.0)
+    how.add_argument('--dry-run', action='store_true',
+                     help='write the job scripts and show how they would '
+                     'be submitted; submit nothing')
     for name, text in (('status', 'pending, running, done, failed runs'),
                        ('summary', 'write the results of finished runs')):
         commands.add_parser(name, help=text).add_argument('work_dir')
@@ -85,11 +88,14 @@ def run_launch(args):
         result = launch(args.work_dir, plan_runs(configs),
                         make_backend(args), args.cfg_options,
                         args.max_failures, args.retry_failed,
-                        not args.no_wait, args.poll_seconds)
+                        not args.no_wait, args.poll_seconds,
+                        dry_run=args.dry_run)
     except KeyboardInterrupt:
         print('interrupted; the state is saved: run the same command again '
               'to continue')
         return 130
+    if args.dry_run:
+        return 0
     print('\n'.join(status_lines(args.work_dir)))
     for name, path in result.files.items():
         print(f'wrote {path} ({name})')

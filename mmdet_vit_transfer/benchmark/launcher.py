@@ -92,13 +92,14 @@ class Launcher:
     def __init__(self, bench: BenchmarkDir, runs: Sequence[RunPlan], backend,
                  state_file: StateFile, cfg_options: Optional[Dict],
                  max_failures: int, poll_seconds: float,
-                 say: Callable[[str], None]):
+                 say: Callable[[str], None], dry_run: bool = False):
         self.bench, self.runs, self.backend = bench, list(runs), backend
         self.file, self.cfg_options = state_file, cfg_options
         self.max_failures, self.poll_seconds, self.say = (max_failures,
                                                           poll_seconds, say)
         self.state: BenchmarkState = state_file.load()
         self._progress: Dict[str, str] = {}
+        self.dry_run = dry_run
 
     def record(self, run: RunPlan) -> RunRecord:
         return self.state.runs[run.name]
@@ -131,7 +132,8 @@ class Launcher:
                 # Given up and retried: one more attempt.
                 record.gave_up = None
                 todo.append(run)
-        self.file.save(self.state)
+        if not self.dry_run:
+            self.file.save(self.state)
         return todo, running
 
     def start(self, run: RunPlan) -> bool:
@@ -140,6 +142,12 @@ class Launcher:
         record = self.record(run)
         number = len(record.attempts) + 1
         log = self.bench.log(run.name)
+        if self.dry_run:
+            script = write_job(self.bench, run, self.backend,
+                               self.cfg_options, number).script
+            self.say(f'would submit {run.name} (attempt {number}): '
+                     f'{self.backend.submit_command(run.name, script, log)}')
+            return False
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open('a') as f:
             f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
@@ -240,7 +248,8 @@ class Launcher:
             self.interrupt(running)
             raise
         names = [run.name for run in self.runs]
-        files = {} if running else write_results(self.bench, names)
+        files = ({} if running or self.dry_run else write_results(
+            self.bench, names))
         return LaunchResult(
             {name: self.state.runs[name].status for name in names}, files)
 
@@ -250,7 +259,8 @@ def launch(work_dir, runs: Sequence[RunPlan], backend,
            retry_failed: bool = False, wait: bool = True,
            poll_seconds: float = 10.0,
            write_state: Callable[[Path, str], None] = write_text_atomically,
-           say: Callable[[str], None] = print) -> LaunchResult:
+           say: Callable[[str], None] = print,
+           dry_run: bool = False) -> LaunchResult:
     """Run a benchmark to its end, or continue one (see the module doc).
 
     Args:
@@ -267,6 +277,9 @@ def launch(work_dir, runs: Sequence[RunPlan], backend,
         write_state (callable): ``write(path, text)`` replacing the state
             file atomically.
         say (callable): where progress lines go.
+        dry_run (bool): write the configs and job scripts of the runs it
+            would submit and say how it would submit them; submit nothing,
+            save no state.
 
     Raises:
         LauncherBusyError: another launcher runs this benchmark.
@@ -280,5 +293,5 @@ def launch(work_dir, runs: Sequence[RunPlan], backend,
     with LauncherLock(bench.lock):
         launcher = Launcher(bench, runs, backend,
                             StateFile(bench.state, write_state), cfg_options,
-                            max_failures, poll_seconds, say)
+                            max_failures, poll_seconds, say, dry_run)
         return launcher.run(retry_failed, wait)

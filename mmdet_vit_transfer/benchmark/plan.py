@@ -123,8 +123,8 @@ def grid_configs(config_dir: Union[str, Path] = CONFIG_ROOT,
     paper's table order.
 
     Raises:
-        UserInputError: a selected init, size or schedule has no config in
-            the slice (the message lists what there is).
+        UserInputError: a selected init, size or schedule has no config
+            (the message lists what there is), or the slice is empty.
     """
     config_dir = Path(config_dir)
     found = {}
@@ -142,13 +142,18 @@ def grid_configs(config_dir: Union[str, Path] = CONFIG_ROOT,
                for value, values in zip(key, wanted.values()))
     }
     for axis, (field, values) in enumerate(wanted.items()):
-        missing = [v for v in values or [] if not any(
-            key[axis] == v for key in selected)]
+        missing = [v for v in values or []
+                   if not any(key[axis] == v for key in found)]
         if missing:
             available = sorted({str(key[axis]) for key in found})
             raise UserInputError(
-                f'no config in {config_dir} for {field} {missing} in the '
-                f'selected slice; {field}s there: {", ".join(available)}')
+                f'no config in {config_dir} for {field} {missing}; {field}s '
+                f'there: {", ".join(available)}')
+    if not selected:
+        chosen = ', '.join(f'{field} {values}'
+                           for field, values in wanted.items() if values)
+        raise UserInputError(f'no config in {config_dir} for {chosen} '
+                             'together')
     return [selected[key] for key in sorted(
         selected, key=lambda k: (init_key(k[0]), size_key(k[1]), k[2]))]
 

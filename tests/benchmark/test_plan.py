@@ -1,0 +1,71 @@
+"""Which runs a benchmark command selects, and their stages."""
+import pytest
+
+from mmdet_vit_transfer.benchmark.plan import (CONFIG_ROOT, HandoffStage,
+                                               TrainStage, grid_configs,
+                                               plan_runs)
+from mmdet_vit_transfer.utils.errors import UserInputError
+
+
+def names(paths):
+    return [p.stem for p in paths]
+
+
+def test_the_whole_grid_is_thirty_runs_in_table_order():
+    configs = grid_configs()
+    assert len(configs) == 30
+    assert names(configs[:4]) == [
+        'random_vitb_maskrcnn_100e', 'random_vitb_maskrcnn_200e',
+        'random_vitb_maskrcnn_400e', 'random_vitl_maskrcnn_100e']
+    assert configs[-1].name == 'mae_vitl_maskrcnn_100e.py'
+
+
+def test_a_slice_by_init_size_and_schedule():
+    configs = grid_configs(inits=['mae', 'beit'], sizes=['b'],
+                           schedules=['25e', '50'])
+    assert names(configs) == [
+        'beit_vitb_maskrcnn_25e', 'beit_vitb_maskrcnn_50e',
+        'mae_vitb_maskrcnn_25e', 'mae_vitb_maskrcnn_50e']
+
+
+def test_a_value_outside_the_grid_is_named_with_what_there_is():
+    with pytest.raises(UserInputError,
+                       match=r"for init \['moco'\]; "
+                       r'inits there: beit, mae, mocov3, random, supervised'):
+        grid_configs(inits=['moco'])
+    # Random init was never run at 25 epochs.
+    with pytest.raises(UserInputError, match=r"for init \['random'\], "
+                       r'epochs \[25\] together'):
+        grid_configs(inits=['random'], schedules=['25e'])
+    with pytest.raises(UserInputError, match="schedule 'long' is not"):
+        grid_configs(schedules=['long'])
+
+
+def test_direct_pretraining_is_stage1_handoff_stage2():
+    run, = plan_runs([CONFIG_ROOT / 'direct/maskrcnn_vitb_direct_stage2.py'])
+    assert run.name == 'maskrcnn_vitb_direct'
+    stage1, handoff, stage2 = run.stages
+    assert stage1 == TrainStage(
+        'maskrcnn_vitb_direct_stage1',
+        CONFIG_ROOT / 'direct/maskrcnn_vitb_direct_stage1.py')
+    assert handoff == HandoffStage('maskrcnn_vitb_direct_handoff',
+                                   stage1.name, 'maskrcnn_vitb_direct')
+    assert stage2.load_from == handoff.name and stage2.name == run.name
+    with pytest.raises(UserInputError, match='stage 1 of direct '
+                       'pre-training; give its stage 2'):
+        plan_runs([CONFIG_ROOT / 'direct/maskrcnn_vitb_direct_stage1.py'])
+
+
+def test_any_config_is_one_run(tmp_path):
+    itpn, mae = plan_runs([CONFIG_ROOT / 'itpn_b_pixel_maskrcnn_1x.py',
+                           CONFIG_ROOT / 'mae_vitb_maskrcnn_25e.py',
+                           CONFIG_ROOT / 'mae_vitb_maskrcnn_25e.py'])
+    assert itpn.name == 'itpn_b_pixel_maskrcnn_1x'
+    assert [s.name for s in mae.stages] == ['mae_vitb_maskrcnn_25e']
+    (tmp_path / 'mae_vitb_maskrcnn_25e.py').write_text('')
+    with pytest.raises(UserInputError, match="two configs make the run "
+                       "'mae_vitb_maskrcnn_25e'"):
+        plan_runs([CONFIG_ROOT / 'mae_vitb_maskrcnn_25e.py',
+                   tmp_path / 'mae_vitb_maskrcnn_25e.py'])
+    with pytest.raises(UserInputError, match='does not exist'):
+        plan_runs([tmp_path / 'missing.py'])
