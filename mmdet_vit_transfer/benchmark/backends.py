@@ -69,13 +69,13 @@ class LocalBackend:
         self._children: Dict[str, subprocess.Popen] = {}
 
     def train_command(self, stage: str, config: Path, work_dir: Path,
-                      resume: bool) -> List[str]:
+                      resume: Optional[str]) -> List[str]:
+        """Train ``config``, resuming from the checkpoint ``resume``."""
         if self.gpus > 1:
             cmd = [str(TOOLS / 'dist_train.sh'), str(config), str(self.gpus)]
         else:
             cmd = [sys.executable, str(TOOLS / 'train.py'), str(config)]
-        return cmd + ['--work-dir', str(work_dir)] + (['--resume']
-                                                      if resume else [])
+        return cmd + ['--work-dir', str(work_dir)] + _resume_args(resume)
 
     def environment(self) -> List[str]:
         """Shell lines that set up a job's environment."""
@@ -136,6 +136,12 @@ class LocalBackend:
         return f'pid {job.split(":")[1]}'
 
 
+def _resume_args(checkpoint: Optional[str]) -> List[str]:
+    """mmdet's ``--resume CHECKPOINT``; nothing to start from scratch (a
+    bare ``--resume`` would also drop a ``load_from``)."""
+    return ['--resume', checkpoint] if checkpoint else []
+
+
 def _start_time(pid: int) -> str:
     """The start time of process ``pid`` (clock ticks since boot), '' when
     there is no such process: a pid with another start time is another
@@ -181,9 +187,10 @@ class SlurmBackend:
         return self.nodes * per_node
 
     def train_command(self, stage: str, config: Path, work_dir: Path,
-                      resume: bool) -> List[str]:
+                      resume: Optional[str]) -> List[str]:
+        """Train ``config``, resuming from the checkpoint ``resume``."""
         return [str(TOOLS / 'slurm_train.sh'), self.partition, stage,
-                str(config), str(work_dir)] + (['--resume'] if resume else [])
+                str(config), str(work_dir)] + _resume_args(resume)
 
     def environment(self) -> List[str]:
         """Shell lines that set up a job's environment: what

@@ -115,7 +115,9 @@ def main(argv=None, usage: str = __doc__) -> int:
             return 0
         bench = BenchmarkDir(args.work_dir)
         files = write_results(bench, list(StateFile(bench.state).load().runs))
+        if not files:
+            print(f'no finished run in {bench.root}')
+            return 1
         for name, path in files.items():
             print(f'wrote {path} ({name})')
-        return 0 if files else 1
-
+        return 0

@@ -1,22 +1,43 @@
 """A run's job: the bash script of its next attempt.
 
 The script runs the stages that are not finished, in order: a training
-stage resumes from its newest complete checkpoint
-(:func:`~mmdet_vit_transfer.engine.resume.find_resumable_checkpoint`) when
-it has one, a hand-off runs ``tools/handoff_checkpoint.py``. It stops at
-the first command that fails (``set -e``), and announces each stage in the
-run's log.
+stage resumes from its newest complete checkpoint when it has one
+(:func:`resume_point`), a hand-off runs ``tools/handoff_checkpoint.py``. It
+stops at the first command that fails (``set -e``), and announces each stage
+in the run's log.
 """
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from ..engine.resume import find_resumable_checkpoint
+from ..engine.resume import STEP_CHECKPOINT, find_resumable_checkpoint
+from ..utils.checkpoint_files import is_complete_checkpoint
 from .backends import TOOLS
-from .plan import HandoffStage, RunPlan
+from .plan import HandoffStage, RunPlan, TrainStage
 from .workdir import BenchmarkDir
+
+
+def resume_point(bench: BenchmarkDir, run: RunPlan,
+                 stage: TrainStage) -> Optional[str]:
+    """The checkpoint a training stage resumes from, None to start it.
+
+    The newest complete one; but a last stage that saved its final
+    checkpoint and was stopped in its final evaluation resumes from the
+    checkpoint before (mmengine resumed at the end of the schedule trains
+    nothing and so evaluates nothing), or starts again without one.
+    """
+    work_dir = bench.work_dir(stage.name)
+    final = bench.final_checkpoint(stage.name)
+    if stage is not run.stages[-1] or not is_complete_checkpoint(final):
+        return find_resumable_checkpoint(work_dir)
+    earlier = []
+    for path in work_dir.glob(final.name.split('_')[0] + '_*.pth'):
+        match = STEP_CHECKPOINT.match(path.name)
+        if match and path != final and is_complete_checkpoint(path):
+            earlier.append((int(match.group(2)), str(path)))
+    return max(earlier)[1] if earlier else None
 
 
 @dataclass
@@ -66,12 +87,11 @@ def write_job(bench: BenchmarkDir, run: RunPlan, backend,
                    str(bench.handoff(stage.name))]
             note = 'hand-off'
         else:
-            checkpoint = find_resumable_checkpoint(
-                bench.work_dir(stage.name))
+            checkpoint = resume_point(bench, run, stage)
             cmd = backend.train_command(stage.name,
                                         bench.config(stage.name),
                                         bench.work_dir(stage.name),
-                                        resume=checkpoint is not None)
+                                        resume=checkpoint)
             note = (f'training, resuming from {checkpoint}'
                     if checkpoint else 'training')
             if not started:

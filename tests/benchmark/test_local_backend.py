@@ -7,38 +7,18 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
 from subprocess_runs import LOAD_FACTOR, kill_group, run, start, wait
-from toy_grid import RUNS, TOOL, launch_command, write_toy_grid
+from toy_grid import (ENV, RUNS, TOOL, job_pid, launch_command, state,
+                      wait_for, write_toy_grid)
 
 from mmdet_vit_transfer.benchmark import LocalBackend, launch, plan_runs
-from mmdet_vit_transfer.benchmark.state import StateFile
 from mmdet_vit_transfer.utils.checkpoint_files import is_complete_checkpoint
 
 #: The whole toy grid takes about 75 s on an idle 2-core machine.
 TIMEOUT = 240 * LOAD_FACTOR
-ENV = dict(os.environ, OMP_NUM_THREADS='1',
-           PYTHONPATH=os.pathsep.join([str(TOOL.parents[1]),
-                                       os.environ.get('PYTHONPATH', '')]))
-
-
-def state(bench):
-    return StateFile(bench / 'benchmark.json').load()
-
-
-def wait_for(condition, proc, what):
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert proc.poll() is None, f'the launcher ended before {what}'
-        assert time.monotonic() < deadline, f'no {what} in time'
-        time.sleep(0.05)
-
-
-def job_pid(bench, name):
-    return int(state(bench).runs[name].current.job.split(':')[1])
 
 
 @pytest.mark.slow
@@ -53,7 +33,8 @@ def test_a_run_killed_midway_is_resumed_by_the_same_command(tmp_path):
     try:
         # Kill the run's whole process group (its bash job and training) in
         # its second epoch.
-        wait_for(lambda: is_complete_checkpoint(epoch_1), first, 'epoch 1')
+        wait_for(lambda: is_complete_checkpoint(epoch_1), first, 'epoch 1',
+                 TIMEOUT)
         os.killpg(job_pid(bench, killed), signal.SIGKILL)
         wait(first, TIMEOUT)
     finally:
@@ -111,7 +92,7 @@ def test_a_second_launcher_is_refused_and_ctrl_c_loses_nothing(tmp_path):
     try:
         wait_for(lambda: (bench / 'benchmark.json').is_file() and
                  state(bench).runs[name].status == 'running', first,
-                 'a running job')
+                 'a running job', TIMEOUT)
         second = run(cmd, 120, cwd=tmp_path, env=ENV)
         assert second.returncode == 1
         assert second.last_line.startswith(

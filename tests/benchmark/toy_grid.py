@@ -8,12 +8,20 @@ epoch, evaluation at the end:
 - ``direct_vittiny_maskrcnn_1e``: direct pre-training, one epoch of stage 1
   at 128 px, the hand-off, one epoch of stage 2 at 256 px.
 """
+import os
+import sys
+import time
 from pathlib import Path
 
+from mmdet_vit_transfer.benchmark.state import StateFile
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
 
 REPO = Path(__file__).parents[2]
 TOOL = REPO / 'tools' / 'benchmark.py'
+#: The launchers' environment: one thread per training process.
+ENV = dict(os.environ, OMP_NUM_THREADS='1',
+           PYTHONPATH=os.pathsep.join([str(REPO),
+                                       os.environ.get('PYTHONPATH', '')]))
 RUNS = ('random_vittiny_maskrcnn_1e', 'random_vittiny_maskrcnn_2e',
         'direct_vittiny_maskrcnn_1e')
 #: Every config of the toy grid: a smaller, faster toy detector.
@@ -57,10 +65,28 @@ def write_toy_grid(root: Path) -> Path:
 
 def launch_command(root: Path, *extra) -> list:
     """``tools/benchmark.py launch`` of the toy grid in ``root/bench``."""
-    import sys
     configs = root / 'configs'
     return [sys.executable, TOOL, 'launch', root / 'bench',
             '--config-dir', configs, '--inits', 'random', '--sizes', 'tiny',
             '--schedules', '1e,2e', '--configs',
             configs / 'direct_vittiny_maskrcnn_1e_stage2.py',
             '--poll-seconds', '1', *extra]
+
+
+def state(bench: Path):
+    """The benchmark's saved state."""
+    return StateFile(bench / 'benchmark.json').load()
+
+
+def job_pid(bench: Path, run: str) -> int:
+    """The process (group) id of a run's local job."""
+    return int(state(bench).runs[run].current.job.split(':')[1])
+
+
+def wait_for(condition, proc, what: str, timeout: float) -> None:
+    """Poll ``condition`` while the launcher ``proc`` runs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f'the launcher ended before {what}'
+        assert time.monotonic() < deadline, f'no {what} in time'
+        time.sleep(0.05)
