@@ -1,0 +1,72 @@
+"""Every tools/benchmark.py command of the README runs: each launch as a
+--dry-run (it plans the runs from the real configs, writes their configs and
+job scripts and says how it would submit them), then status and summary on
+the same work dir."""
+import re
+import shlex
+import sys
+
+import pytest
+from subprocess_runs import LOAD_FACTOR, run
+from toy_grid import ENV, REPO
+
+#: Planning the whole grid loads its 30 configs: about 40 s.
+TIMEOUT = 120 * LOAD_FACTOR
+
+
+def readme_commands():
+    readme = (REPO / 'README.md').read_text()
+    return [shlex.split(line.split('  #')[0])
+            for line in re.findall(r'^python tools/benchmark\.py .*$', readme,
+                                   re.M)]
+
+
+def test_the_readme_shows_each_subcommand():
+    assert [cmd[2] for cmd in readme_commands()] == [
+        'launch', 'launch', 'launch', 'status', 'summary']
+
+
+@pytest.mark.slow
+def test_readme_commands(tmp_path):
+    outputs = []
+    for cmd in readme_commands():
+        assert cmd[3] == 'work_dirs/benchmark'
+        cmd = [sys.executable, *cmd[1:3], str(tmp_path), *cmd[4:]]
+        if cmd[2] == 'launch':
+            cmd.append('--dry-run')
+        result = run(cmd, TIMEOUT, cwd=REPO, env=ENV)
+        outputs.append((result.returncode, result.output))
+    (grid_rc, grid), (slice_rc, sliced), (configs_rc, configs), \
+        (status_rc, status), (summary_rc, summary) = outputs
+    assert grid_rc == slice_rc == configs_rc == status_rc == 0
+
+    # The whole grid, one sbatch job per run, 4 nodes of 8 GPUs.
+    submits = re.findall(r'^would submit (\S+) \(attempt 1\): (.*)$', grid,
+                         re.M)
+    assert len(submits) == 30
+    assert submits[0][1].startswith(
+        'sbatch --parsable --job-name=random_vitb_maskrcnn_100e '
+        '--partition=gpu --nodes=4 --ntasks-per-node=8 --cpus-per-task=5 ')
+    assert '--gres=gpu:8 --time=3-00:00:00 ' in submits[0][1]
+    job = (tmp_path / 'jobs' / 'mae_vitb_maskrcnn_25e.sh').read_text()
+    assert ('slurm_train.sh gpu mae_vitb_maskrcnn_25e '
+            f'{tmp_path}/configs/mae_vitb_maskrcnn_25e.py') in job
+    assert 'GPUS=32 GPUS_PER_NODE=8' in job
+
+    # The slice, on 8 local GPUs with the lr scaled.
+    assert re.findall(r'^would submit (\S+)', sliced, re.M) == [
+        'beit_vitb_maskrcnn_25e', 'beit_vitb_maskrcnn_50e',
+        'mae_vitb_maskrcnn_25e', 'mae_vitb_maskrcnn_50e']
+    assert 'dist_train.sh' in (tmp_path / 'jobs' /
+                               'mae_vitb_maskrcnn_50e.sh').read_text()
+    # iTPN, and direct pre-training as stage 1, hand-off, stage 2.
+    assert re.findall(r'^would submit (\S+)', configs, re.M) == [
+        'itpn_b_pixel_maskrcnn_1x', 'maskrcnn_vitb_direct']
+    direct = (tmp_path / 'jobs' / 'maskrcnn_vitb_direct.sh').read_text()
+    assert [line.split(': ')[1] for line in direct.splitlines()
+            if line.startswith("stage 'stage")] == [
+                "training'", "hand-off'", "training'"]
+
+    # A dry run submits nothing and saves no state.
+    assert f'benchmark {tmp_path}: 0 runs; no launcher running' in status
+    assert summary_rc == 1 and f'no finished run in {tmp_path}' in summary
