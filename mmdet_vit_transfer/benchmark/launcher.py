@@ -188,9 +188,10 @@ class Launcher:
             lines = attempt_log(self.bench.log(run.name))
             error = error_line(lines)
             attempt.outcome, record.status = 'failed', 'failed'
-            attempt.reason = (
-                f'{how}: {error}' if error else
-                f'{how}, without the evaluation at the end of its schedule')
+            attempt.reason = f'{how}: {error}' if error else how
+            if not error and how.endswith('exit status 0'):
+                attempt.reason += (', without the evaluation at the end of '
+                                   'its schedule')
             attempt.log_tail = lines[-LOG_TAIL:]
             record.gave_up = give_up_reason(record, self.max_failures)
             self.say(f'failed {run.name}: {attempt.reason}')
