@@ -24,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .jobs import write_job
 from .lock import LauncherLock
@@ -32,6 +32,7 @@ from .plan import RunPlan
 from .results import write_results
 from .state import (Attempt, BenchmarkState, RunRecord, StateFile, now,
                     write_text_atomically)
+from .status import run_progress
 from .workdir import BenchmarkDir
 from ..utils.errors import UserInputError
 
@@ -104,7 +105,8 @@ class Launcher:
     def record(self, run: RunPlan) -> RunRecord:
         return self.state.runs[run.name]
 
-    def prepare(self, retry_failed: bool) -> tuple:
+    def prepare(self, retry_failed: bool
+                ) -> Tuple[List[RunPlan], List[RunPlan]]:
         """Records for new runs; returns (runs to submit, runs running)."""
         todo, running = [], []
         for run in self.runs:
@@ -217,8 +219,7 @@ class Launcher:
 
     def report_progress(self, run: RunPlan) -> None:
         """Say where a running run is when it reaches a new epoch."""
-        from .status import run_progress
-        progress = run_progress(self.bench, run.name, self.record(run))
+        progress = run_progress(self.bench, self.record(run))
         key = progress.split(', eta')[0] if progress else None
         if progress and self._progress.get(run.name) != key:
             self._progress[run.name] = key

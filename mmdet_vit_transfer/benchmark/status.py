@@ -5,13 +5,16 @@ for a failed one why, and whether it will be retried."""
 from typing import List, Optional
 
 from ..utils.run_results import last_coco_metrics
+from .backends import LocalBackend, SlurmBackend
 from .lock import lock_holder
 from .progress import training_progress
 from .state import STATUSES, RunRecord, StateFile
 from .workdir import BenchmarkDir
 
+DESCRIBE_JOB = dict(local=LocalBackend.describe, slurm=SlurmBackend.describe)
 
-def run_progress(bench: BenchmarkDir, name: str,
+
+def run_progress(bench: BenchmarkDir,
                  record: RunRecord) -> Optional[str]:
     """``'stage 1/3 X_stage1: epoch 2/4 (iter 3/10), eta 0:01:02'`` for the
     stage whose log changed last, None before any iteration is logged."""
@@ -34,8 +37,7 @@ def run_progress(bench: BenchmarkDir, name: str,
     return text
 
 
-def _details(bench: BenchmarkDir, name: str, record: RunRecord,
-             backend) -> str:
+def _details(bench: BenchmarkDir, name: str, record: RunRecord) -> str:
     attempt = record.current
     if record.status == 'done':
         metrics = last_coco_metrics(bench.work_dir(name))
@@ -43,8 +45,8 @@ def _details(bench: BenchmarkDir, name: str, record: RunRecord,
         return (f"box AP {100 * metrics['coco/bbox_mAP']:.1f}" +
                 ('' if mask is None else f' / mask AP {100 * mask:.1f}'))
     if record.status == 'running':
-        job = backend(attempt.backend).describe(attempt.job)
-        progress = run_progress(bench, name, record) or 'starting'
+        job = DESCRIBE_JOB[attempt.backend](attempt.job)
+        progress = run_progress(bench, record) or 'starting'
         return f'{progress}; {job}, attempt {len(record.attempts)}'
     if record.status == 'failed':
         verdict = (f'not retried: {record.gave_up}' if record.gave_up else
@@ -57,18 +59,17 @@ def _details(bench: BenchmarkDir, name: str, record: RunRecord,
 
 def status_lines(work_dir) -> List[str]:
     """The progress view, one line per run after a headline."""
-    from .backends import LocalBackend, SlurmBackend
-    backends = dict(local=LocalBackend, slurm=SlurmBackend)
     bench = BenchmarkDir(work_dir)
     state = StateFile(bench.state).load()
     counts = {s: sum(r.status == s for r in state.runs.values())
               for s in STATUSES}
     holder = lock_holder(bench.lock)
-    lines = [f'benchmark {bench.root}: {len(state.runs)} runs, ' +
-             ', '.join(f'{n} {s}' for s, n in counts.items() if n) +
-             (f'; launcher: {holder}' if holder else '; no launcher running')]
+    headline = f'benchmark {bench.root}: {len(state.runs)} runs'
+    headline += ''.join(f', {n} {s}' for s, n in counts.items() if n)
+    lines = [headline + (f'; launcher: {holder}' if holder else
+                         '; no launcher running')]
     width = max((len(n) for n in state.runs), default=0)
     for name, record in state.runs.items():
-        details = _details(bench, name, record, backends.__getitem__)
+        details = _details(bench, name, record)
         lines.append(f'  {record.status:<8} {name:<{width}}  {details}')
     return lines

@@ -28,7 +28,7 @@ def test_the_readme_shows_each_subcommand():
 
 @pytest.mark.slow
 def test_readme_commands(tmp_path):
-    outputs = []
+    outputs, jobs = [], []
     for cmd in readme_commands():
         assert cmd[3] == 'work_dirs/benchmark'
         cmd = [sys.executable, *cmd[1:3], str(tmp_path), *cmd[4:]]
@@ -36,6 +36,9 @@ def test_readme_commands(tmp_path):
             cmd.append('--dry-run')
         result = run(cmd, TIMEOUT, cwd=REPO, env=ENV)
         outputs.append((result.returncode, result.output))
+        # Each launch writes the job scripts of its runs.
+        jobs.append({p.stem: p.read_text()
+                     for p in (tmp_path / 'jobs').glob('*.sh')})
     (grid_rc, grid), (slice_rc, sliced), (configs_rc, configs), \
         (status_rc, status), (summary_rc, summary) = outputs
     assert grid_rc == slice_rc == configs_rc == status_rc == 0
@@ -48,7 +51,7 @@ def test_readme_commands(tmp_path):
         'sbatch --parsable --job-name=random_vitb_maskrcnn_100e '
         '--partition=gpu --nodes=4 --ntasks-per-node=8 --cpus-per-task=5 ')
     assert '--gres=gpu:8 --time=3-00:00:00 ' in submits[0][1]
-    job = (tmp_path / 'jobs' / 'mae_vitb_maskrcnn_25e.sh').read_text()
+    job = jobs[0]['mae_vitb_maskrcnn_25e']
     assert ('slurm_train.sh gpu mae_vitb_maskrcnn_25e '
             f'{tmp_path}/configs/mae_vitb_maskrcnn_25e.py') in job
     assert 'GPUS=32 GPUS_PER_NODE=8' in job
@@ -57,12 +60,11 @@ def test_readme_commands(tmp_path):
     assert re.findall(r'^would submit (\S+)', sliced, re.M) == [
         'beit_vitb_maskrcnn_25e', 'beit_vitb_maskrcnn_50e',
         'mae_vitb_maskrcnn_25e', 'mae_vitb_maskrcnn_50e']
-    assert 'dist_train.sh' in (tmp_path / 'jobs' /
-                               'mae_vitb_maskrcnn_50e.sh').read_text()
+    assert 'dist_train.sh' in jobs[1]['mae_vitb_maskrcnn_50e']
     # iTPN, and direct pre-training as stage 1, hand-off, stage 2.
     assert re.findall(r'^would submit (\S+)', configs, re.M) == [
         'itpn_b_pixel_maskrcnn_1x', 'maskrcnn_vitb_direct']
-    direct = (tmp_path / 'jobs' / 'maskrcnn_vitb_direct.sh').read_text()
+    direct = jobs[2]['maskrcnn_vitb_direct']
     assert [line.split(': ')[1] for line in direct.splitlines()
             if line.startswith("stage 'stage")] == [
                 "training'", "hand-off'", "training'"]
