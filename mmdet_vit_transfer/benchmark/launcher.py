@@ -197,6 +197,10 @@ class Launcher:
             attempt.log_tail = lines[-LOG_TAIL:]
             record.gave_up = give_up_reason(record, self.max_failures)
             self.say(f'failed {run.name}: {attempt.reason}')
+            if record.gave_up:
+                self.say(f'giving up {run.name}: {record.gave_up}; the last '
+                         f'lines of {self.bench.log(run.name)}:\n' +
+                         '\n'.join(f'    {line}' for line in lines[-LOG_TAIL:]))
         self.file.save(self.state)
 
     def interrupt(self, running: List[RunPlan]) -> None:

@@ -144,6 +144,10 @@ def test_a_model_that_fails_to_build_is_given_up_after_two_failures(
         ': ', 1)[1]
     assert said[-1].startswith(f'not retrying {RUNS[0]}: failed the same '
                                'way twice (exit status 1: ValueError')
+    giving_up, = [line for line in said if line.startswith('giving up')]
+    assert giving_up.startswith(
+        f'giving up {RUNS[0]}: failed the same way twice; the last lines of ')
+    assert giving_up.endswith('\n    ' + record.current.log_tail[-1])
 
 
 @pytest.mark.slow
