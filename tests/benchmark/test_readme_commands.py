@@ -7,6 +7,7 @@ import shlex
 import sys
 
 import pytest
+from mmengine.config import Config
 from subprocess_runs import LOAD_FACTOR, run
 from toy_grid import ENV, REPO
 
@@ -61,6 +62,8 @@ def test_readme_commands(tmp_path):
         'beit_vitb_maskrcnn_25e', 'beit_vitb_maskrcnn_50e',
         'mae_vitb_maskrcnn_25e', 'mae_vitb_maskrcnn_50e']
     assert 'dist_train.sh' in jobs[1]['mae_vitb_maskrcnn_50e']
+    assert Config.fromfile(tmp_path / 'configs' / 'mae_vitb_maskrcnn_50e.py'
+                           ).auto_scale_lr.enable is True
     # iTPN, and direct pre-training as stage 1, hand-off, stage 2.
     assert re.findall(r'^would submit (\S+)', configs, re.M) == [
         'itpn_b_pixel_maskrcnn_1x', 'maskrcnn_vitb_direct']
