@@ -144,26 +144,29 @@ class Launcher:
         record = self.record(run)
         number = len(record.attempts) + 1
         log = self.bench.log(run.name)
-        if self.dry_run:
-            script = write_job(self.bench, run, self.backend,
-                               self.cfg_options, number).script
-            self.say(f'would submit {run.name} (attempt {number}): '
-                     f'{self.backend.submit_command(run.name, script, log)}')
-            return False
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open('a') as f:
-            f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
-                    f'{now()}) =====\n')
         try:
             job = write_job(self.bench, run, self.backend, self.cfg_options,
                             number)
         except Exception as err:  # noqa: BLE001  any config error
+            error = (f'error: cannot load the config of {run.name}: '
+                     f'{type(err).__name__}: {err}')
+            if self.dry_run:
+                self.say(f'would not submit {run.name}: {error}')
+                return False
             with log.open('a') as f:
-                f.write(f'error: cannot load the config of {run.name}: '
-                        f'{type(err).__name__}: {err}\n')
+                f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
+                        f'{now()}) =====\n{error}\n')
             record.attempts.append(Attempt(self.backend.name, '', now()))
             self.finish(run, 'not submitted')
             return False
+        if self.dry_run:
+            command = self.backend.submit_command(run.name, job.script, log)
+            self.say(f'would submit {run.name} (attempt {number}): {command}')
+            return False
+        with log.open('a') as f:
+            f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
+                    f'{now()}) =====\n')
         job_id = self.backend.submit(run.name, job.script, log)
         record.attempts.append(
             Attempt(self.backend.name, job_id, now(), job.resumed_from))
