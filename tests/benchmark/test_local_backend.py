@@ -11,11 +11,10 @@ import time
 import pytest
 from PIL import Image
 from subprocess_runs import LOAD_FACTOR, kill_group, run, start, wait
-from toy_grid import (ENV, RUNS, TOOL, job_pid, launch_command, state,
-                      wait_for, write_toy_grid)
+from toy_grid import (ENV, RUNS, TOOL, job_pid, launch_and_stop,
+                      launch_command, state, wait_for, write_toy_grid)
 
 from mmdet_vit_transfer.benchmark import LocalBackend, launch, plan_runs
-from mmdet_vit_transfer.utils.checkpoint_files import is_complete_checkpoint
 
 #: The whole toy grid takes about 75 s on an idle 2-core machine.
 TIMEOUT = 240 * LOAD_FACTOR
@@ -27,19 +26,11 @@ def test_a_run_killed_midway_is_resumed_by_the_same_command(tmp_path):
     bench = tmp_path / 'bench'
     killed = 'random_vittiny_maskrcnn_2e'
     epoch_1 = bench / 'work_dirs' / killed / 'epoch_1.pth'
-    began = time.monotonic()
-    first = start(launch_command(tmp_path), log_path=tmp_path / 'first.log',
-                  cwd=tmp_path, env=ENV)
-    try:
-        # Kill the run's whole process group (its bash job and training) in
-        # its second epoch.
-        wait_for(lambda: is_complete_checkpoint(epoch_1), first, 'epoch 1',
-                 TIMEOUT)
-        os.killpg(job_pid(bench, killed), signal.SIGKILL)
-        wait(first, TIMEOUT)
-    finally:
-        kill_group(first)
-    first_seconds = time.monotonic() - began
+    # Kill the run's whole process group (its bash job and training) in its
+    # second epoch.
+    first, first_seconds = launch_and_stop(
+        tmp_path, killed,
+        lambda: os.killpg(job_pid(bench, killed), signal.SIGKILL), TIMEOUT)
     output = (tmp_path / 'first.log').read_text()
     assert first.returncode == 1, output[-3000:]
     assert f'failed {killed}: killed by SIGKILL' in output

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from subprocess_runs import LOAD_FACTOR, kill_group, run, start, wait
-from toy_grid import ENV, RUNS, launch_command, state, wait_for, write_toy_grid
-
-from mmdet_vit_transfer.utils.checkpoint_files import is_complete_checkpoint
+from subprocess_runs import LOAD_FACTOR, run
+from toy_grid import (ENV, RUNS, launch_and_stop, launch_command, state,
+                      write_toy_grid)
 
 START_SCRIPT = Path(__file__).parents[2] / 'scripts' / 'start_slurm_cluster.sh'
 #: The toy grid as Slurm jobs: about 90 s on an idle 2-core machine.
@@ -46,18 +45,15 @@ def test_a_cancelled_slurm_job_is_resumed_by_the_same_command(
     bench = tmp_path / 'bench'
     cancelled = RUNS[1]
     epoch_1 = bench / 'work_dirs' / cancelled / 'epoch_1.pth'
-    began = time.monotonic()
-    first = start(launch_command(tmp_path, *SLURM),
-                  log_path=tmp_path / 'first.log', cwd=tmp_path, env=ENV)
-    try:
-        wait_for(lambda: is_complete_checkpoint(epoch_1), first, 'epoch 1',
-                 TIMEOUT)
-        job = state(bench).runs[cancelled].current.job
-        subprocess.run(['scancel', job], check=True)
-        wait(first, TIMEOUT)
-    finally:
-        kill_group(first)
-    first_seconds = time.monotonic() - began
+    cancelled_jobs = []
+
+    def cancel():
+        cancelled_jobs.append(state(bench).runs[cancelled].current.job)
+        subprocess.run(['scancel', cancelled_jobs[0]], check=True)
+
+    first, first_seconds = launch_and_stop(tmp_path, cancelled, cancel,
+                                           TIMEOUT, *SLURM)
+    job = cancelled_jobs[0]
     output = (tmp_path / 'first.log').read_text()
     assert first.returncode == 1, output[-3000:]
     assert f'failed {cancelled}: Slurm job {job} cancelled (scancel)' \

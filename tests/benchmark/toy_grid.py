@@ -13,8 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from subprocess_runs import kill_group, start, wait
+
 from mmdet_vit_transfer.benchmark.state import StateFile
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
+from mmdet_vit_transfer.utils.checkpoint_files import is_complete_checkpoint
 
 REPO = Path(__file__).parents[2]
 TOOL = REPO / 'tools' / 'benchmark.py'
@@ -90,3 +93,21 @@ def wait_for(condition, proc, what: str, timeout: float) -> None:
         assert proc.poll() is None, f'the launcher ended before {what}'
         assert time.monotonic() < deadline, f'no {what} in time'
         time.sleep(0.05)
+
+
+def launch_and_stop(root: Path, run: str, stop, timeout: float, *extra):
+    """Launch the toy grid (``extra``: launcher options), call ``stop()``
+    once ``run`` has saved its first epoch, and wait for the launcher to
+    end. Returns the launcher's process and its seconds."""
+    epoch_1 = root / 'bench' / 'work_dirs' / run / 'epoch_1.pth'
+    began = time.monotonic()
+    first = start(launch_command(root, *extra),
+                  log_path=root / 'first.log', cwd=root, env=ENV)
+    try:
+        wait_for(lambda: is_complete_checkpoint(epoch_1), first, 'epoch 1',
+                 timeout)
+        stop()
+        wait(first, timeout)
+    finally:
+        kill_group(first)
+    return first, time.monotonic() - began
