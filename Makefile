@@ -1,12 +1,12 @@
 # `make demo`: set up what is missing, then train and evaluate the toy model
-# (`make demo SEED=1`: another seed, in work_dirs/toy_vit_tiny_maskrcnn_seed1).
+# (`make demo SEED=1`: another seed, in work_dirs/toy_vit_tiny_maskrcnn_demo_seed1).
 # `make test`: set up what is missing, then run the test suite.
 # Both use the virtual environment $(VENV) (default .venv).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TOY_DATA ?= data/toy_coco
 SEED ?= 0
-WORK_DIR ?= work_dirs/toy_vit_tiny_maskrcnn_seed$(SEED)
+WORK_DIR ?= work_dirs/toy_vit_tiny_maskrcnn_demo_seed$(SEED)
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast bench clean
@@ -16,7 +16,7 @@ setup:
 
 demo: setup
 	$(PY) tools/make_toy_coco.py $(TOY_DATA)
-	PATH=$(abspath $(VENV))/bin:$$PATH mim train mmdet configs/toy_vit_tiny_maskrcnn.py \
+	PATH=$(abspath $(VENV))/bin:$$PATH mim train mmdet configs/toy_vit_tiny_maskrcnn_demo.py \
 		--work-dir $(WORK_DIR) --cfg-options randomness.seed=$(SEED)
 	$(PY) tools/show_results.py $(WORK_DIR)
 
