@@ -1,7 +1,7 @@
-# The demo with a tiny iTPN instead of the tiny ViT: a HiViT of width 128
+# The toy detector with a tiny iTPN instead of the tiny ViT: a HiViT of width 128
 # (one MLP block at stride 4, one at stride 8, four attention blocks at
 # stride 16) whose pyramid gives the heads five 64-channel maps, so there is
-# no neck. Random init, the toy set, 256 px: everything else is the ViT demo.
+# no neck. Random init, the toy set, 256 px: everything else is the ViT toy.
 _base_ = './toy_vit_tiny_maskrcnn.py'
 
 model = dict(

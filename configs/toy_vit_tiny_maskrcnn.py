@@ -1,8 +1,9 @@
-# The embedded demo: a tiny plain ViT Mask R-CNN trained from random init on
-# the synthetic toy set (`python tools/make_toy_coco.py data/toy_coco`) in
-# minutes on a CPU. Same components as the paper-scale configs; smaller
-# widths, 256 px inputs, 32 sampled RoIs per image and lr 8e-4 at batch 4
-# (what it gives, seed by seed: docs/performance.md, "The demo").
+# The toy detector: a tiny plain ViT Mask R-CNN trained from random init on
+# the synthetic toy set (`python tools/make_toy_coco.py data/toy_coco`) on a
+# CPU; the base of the toy iTPN, direct pre-training and toy benchmark runs.
+# Same components as the paper-scale configs; smaller widths, 256 px inputs,
+# 32 sampled RoIs per image and lr 8e-4 at batch 4. `make demo` trains a
+# cheaper variant for longer: configs/toy_vit_tiny_maskrcnn_demo.py.
 _base_ = [
     './_base_/models/mask_rcnn_plain_vit_b.py',
     './_base_/datasets/coco_instance_lsj_1024.py',
@@ -103,7 +104,7 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(optimizer=dict(lr=8e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=10, val_interval=10)
 auto_scale_lr = dict(base_batch_size=4)
-# The same numbers on every run of the demo.
+# The same numbers on every run.
 randomness = dict(seed=0)
 default_hooks = dict(
     logger=dict(interval=20),
