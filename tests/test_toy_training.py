@@ -69,8 +69,8 @@ def test_toy_trains_evaluates_and_resumes(tmp_path):
     assert re.search(r'Epoch\(test\) \[1/1\] +coco/bbox_mAP: ', result.output)
 
 
-#: A third of the demo's schedule (400 iterations at batch 4) on the full toy
-#: set, with the demo's detector.
+#: 4 of the demo's 14 epochs (400 iterations at batch 4) on the full toy set,
+#: with the demo's detector.
 SHORT_EPOCHS = 4
 #: The short schedule took 2 min 15 s on an idle 2-core machine.
 SHORT_TIMEOUT = 600 * LOAD_FACTOR
