@@ -1,5 +1,6 @@
-"""End to end: the toy config trains, evaluates and resumes through
-``mim train mmdet``, the way a user runs it."""
+"""End to end: the toy configs train, evaluate and resume through
+``mim train mmdet`` and test through ``mim test mmdet``, the way a user runs
+them."""
 import os
 import re
 import sys
@@ -69,8 +70,8 @@ def test_toy_trains_evaluates_and_resumes(tmp_path):
     assert re.search(r'Epoch\(test\) \[1/1\] +coco/bbox_mAP: ', result.output)
 
 
-#: 4 of the demo's 14 epochs (400 iterations at batch 4) on the full toy set,
-#: with the demo's detector.
+#: The demo's detector on a 4-epoch schedule (400 iterations at batch 4; the
+#: demo trains 14) on the full toy set.
 SHORT_EPOCHS = 4
 #: The short schedule took 2 min 15 s on an idle 2-core machine.
 SHORT_TIMEOUT = 600 * LOAD_FACTOR
