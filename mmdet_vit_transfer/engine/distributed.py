@@ -9,6 +9,7 @@ the launcher's environment (torchrun, slurm or Open MPI), before the runner
 is built; the runner then finds the group ready and wraps the model in
 :class:`~mmdet_vit_transfer.engine.model_wrappers.AnyDeviceDistributedDataParallel`.
 """
+import atexit
 import datetime
 import os
 import subprocess
@@ -157,10 +158,22 @@ def setup_distributed(cfg: Config) -> None:
     if timeout is not None:
         dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
     dist.init_process_group(backend=backend, init_method='env://', **dist_cfg)
+    atexit.register(destroy_process_group)
     if backend != requested:
         print_log(
             f'CUDA is not available: distributed backend {backend!r} '
             f'instead of the configured {requested!r}', logger='current')
+
+
+def destroy_process_group() -> None:
+    """Destroy the process group, if any, before the interpreter exits.
+
+    Left to interpreter shutdown, a gloo group's threads can abort a process
+    whose run has finished ("terminate called without an active exception",
+    exit status -6), and torchrun then reports the whole run as failed.
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def use_any_device_wrapper(cfg: Config) -> None:
