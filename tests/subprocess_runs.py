@@ -16,7 +16,9 @@ LOAD_FACTOR = 3
 
 
 def start(cmd: Sequence[str], log_path=None, **kwargs) -> subprocess.Popen:
-    """Start ``cmd`` in a new process group (session).
+    """Start ``cmd`` in a new process group (session), with Ctrl-C (SIGINT)
+    handled as in a terminal even when the tests themselves run with it
+    ignored, as a background job of a non-interactive shell does.
 
     Args:
         cmd (Sequence[str]): The command.
@@ -24,14 +26,19 @@ def start(cmd: Sequence[str], log_path=None, **kwargs) -> subprocess.Popen:
             stderr together; without it both are captured as text.
         **kwargs: More :class:`subprocess.Popen` arguments (cwd, env).
     """
+    kwargs = dict(start_new_session=True, preexec_fn=default_sigint,
+                  **kwargs)
     if log_path is not None:
         with open(log_path, 'w') as log:
             return subprocess.Popen(list(map(str, cmd)), stdout=log,
-                                    stderr=subprocess.STDOUT,
-                                    start_new_session=True, **kwargs)
+                                    stderr=subprocess.STDOUT, **kwargs)
     return subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kwargs)
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def default_sigint() -> None:
+    """In the child before it runs: SIGINT back to its default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
