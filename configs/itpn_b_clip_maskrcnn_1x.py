@@ -15,4 +15,4 @@ model = dict(
             checkpoint='checkpoints/itpn_clip_base.pth',
             rel_pos_init='zero')))
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'.gamma_': dict(decay_mult=0.0)}))
+    paramwise_cfg=dict(custom_keys={'.gamma': dict(decay_mult=0.0)}))

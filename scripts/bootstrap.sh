@@ -21,7 +21,7 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 imports() { (cd / && "$PY" -c "$1" >/dev/null 2>&1); }
 TORCH='import torch, torchvision'
 MMCV='from mmcv.ops import roi_align'
-STACK='import mmengine, mmdet, mmpretrain.models, pycocotools, einops, shapely, scipy, tensorboard, tidecv, matplotlib, pytest, pytest_timeout, hypothesis, pkg_resources'
+STACK='import mmengine, mmdet, mmpretrain.models, timm, safetensors, pycocotools, einops, shapely, scipy, tensorboard, tidecv, matplotlib, pytest, pytest_timeout, hypothesis, pkg_resources, open_clip, segment_anything'
 MIM='import mim'
 PACKAGE='import mmdet_vit_transfer'
 

@@ -134,12 +134,12 @@ def measure_layout(arch: Union[str, dict], layout: str, mode: str,
 
 
 def _depth(arch: Union[str, dict]) -> int:
-    from mmdet_vit_transfer.models.backbones.plain_vit import ARCH_SETTINGS
+    from mmdet_vit_transfer.models.backbones.vit_presets import ARCH_ZOO
     if isinstance(arch, str):
-        if arch not in ARCH_SETTINGS:
-            raise ValueError(f'arch must be one of {sorted(ARCH_SETTINGS)} '
+        if arch not in ARCH_ZOO:
+            raise ValueError(f'arch must be one of {sorted(ARCH_ZOO)} '
                              f'or a dict, got {arch!r}')
-        return ARCH_SETTINGS[arch]['depth']
+        return ARCH_ZOO[arch]['depth']
     return arch['depth']
 
 

@@ -10,6 +10,8 @@ import argparse
 import os
 import pickle
 import re
+import warnings
+import zipfile
 from typing import Dict, Union
 
 import torch
@@ -35,12 +37,29 @@ SAFE_CHECKPOINT_GLOBALS = (argparse.Namespace, )
 # GLOBAL mod.name whose module mod is blocked' (e.g. os, posix, builtins).
 _REFUSED_GLOBAL = re.compile(
     r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)')
+#: What a checkpoint key without a place in the model says about the model
+#: it needs.
+_UNEXPECTED_HINTS = (
+    ('.ls1.gamma', ' (layer scale: build the model with '
+     'layer_scale_init_value > 0)'),
+    ('norm_pre.', " (a norm before the blocks, CLIP's ln_pre: build the "
+     'model with pre_norm=True)'),
+    ('patch_embed.proj.bias', ' (a patch projection with bias: build the '
+     'model with patch_bias=True)'),
+)
 #: init_cfg keys of earlier versions and their names now.
 _RENAMED_OPTIONS = {'abs_pos': 'abs_pos_init', 'rel_pos': 'rel_pos_init'}
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> dict:
     """Read a checkpoint file (or URL) without running code from it.
+
+    Pickled checkpoints are read by torch's weights-only unpickler (with
+    the plain-data classes of ``SAFE_CHECKPOINT_GLOBALS`` and mmengine's
+    allowed); ``.safetensors`` files hold tensors only; TorchScript
+    archives (OpenAI's CLIP releases) are read by ``torch.jit.load``, which
+    compiles the archive's TorchScript but runs none of it and no Python,
+    and only their tensors are kept.
 
     Args:
         path (str | PathLike): local file, or an ``http(s)://`` URL.
@@ -52,6 +71,10 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> dict:
         RuntimeError: the file needs arbitrary code to unpickle.
         ValueError: the file is not a PyTorch checkpoint.
     """
+    if str(path).endswith('.safetensors'):
+        return _read_safetensors(path)
+    if _is_torchscript(path):
+        return _read_torchscript(path)
     try:
         # mmengine's own checkpoints (a stage-1 detector) carry its types.
         with mmengine_checkpoint_globals(SAFE_CHECKPOINT_GLOBALS):
@@ -74,6 +97,41 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> dict:
     except Exception as err:  # zip, EOF and pickle errors of non-checkpoints
         raise ValueError(f'{path} is not a PyTorch checkpoint '
                          f'({type(err).__name__}: {err})') from None
+
+
+def _read_safetensors(path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        return load_file(str(path), device='cpu')
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f'{path} is not a safetensors file ({err})') from None
+
+
+def _is_torchscript(path) -> bool:
+    """Whether ``path`` is a local TorchScript archive (a zip whose records
+    include ``constants.pkl``, as torch tells them apart)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith('/constants.pkl')
+                       for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _read_torchscript(path) -> dict:
+    try:
+        with warnings.catch_warnings():
+            # TorchScript is deprecated, but OpenAI's files are archives.
+            warnings.simplefilter('ignore', FutureWarning)
+            module = torch.jit.load(str(path), map_location='cpu')
+    except Exception as err:  # a damaged archive
+        raise ValueError(f'{path} is a TorchScript archive that does not '
+                         f'load ({type(err).__name__}: {err})') from None
+    return {key: value for key, value in module.state_dict().items()
+            if isinstance(value, torch.Tensor)}
 
 
 def convert_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike],
@@ -108,17 +166,20 @@ def pretrained_options(init_cfg: dict) -> dict:
             raise ValueError(f'init_cfg option {old!r} is now {new!r}, '
                              f'got {init_cfg}')
     unknown = set(options) - {
-        'checkpoint', 'format', 'abs_pos_init', 'rel_pos_init'
+        'checkpoint', 'format', 'abs_pos_init', 'rel_pos_init',
+        'resample_patch_embed'
     }
     if unknown or 'checkpoint' not in options:
         raise ValueError(
-            f"init_cfg=dict(type='Pretrained', checkpoint=..., "
-            f"[format, abs_pos_init, rel_pos_init]) expected, got {init_cfg}")
+            f"init_cfg=dict(type='Pretrained', checkpoint=..., [format, "
+            f"abs_pos_init, rel_pos_init, resample_patch_embed]) expected, "
+            f"got {init_cfg}")
     return dict(
         checkpoint=options['checkpoint'],
         fmt=options.get('format', 'auto'),
         abs_pos_init=options.get('abs_pos_init', 'auto'),
-        rel_pos_init=options.get('rel_pos_init', 'auto'))
+        rel_pos_init=options.get('rel_pos_init', 'auto'),
+        resample_patch_embed=options.get('resample_patch_embed', False))
 
 
 def load_pretrained(model: nn.Module,
@@ -126,6 +187,7 @@ def load_pretrained(model: nn.Module,
                     fmt: str = 'auto',
                     abs_pos_init: str = 'auto',
                     rel_pos_init: str = 'auto',
+                    resample_patch_embed: bool = False,
                     logger=None) -> LoadReport:
     """Load a published or converted checkpoint into a backbone.
 
@@ -139,6 +201,10 @@ def load_pretrained(model: nn.Module,
             one of ``ABS_POS_INIT_MODES`` (see the model's filter).
         rel_pos_init (str): how relative positions start: one of
             ``REL_POS_INIT_MODES``.
+        resample_patch_embed (bool): resample a patch embedding of another
+            patch size to the model's (FlexiViT's pseudo-inverse resize, as
+            timm's ``resample_patch_embed``); without it such a checkpoint
+            is refused.
         logger (MMLogger | str | None): where the report goes; the current
             MMLogger by default.
 
@@ -154,7 +220,8 @@ def load_pretrained(model: nn.Module,
         checkpoint)
     state, report = convert_checkpoint(raw, fmt)
     state = model.checkpoint_filter(
-        state, report, abs_pos_init=abs_pos_init, rel_pos_init=rel_pos_init)
+        state, report, abs_pos_init=abs_pos_init, rel_pos_init=rel_pos_init,
+        resample_patch_embed=resample_patch_embed)
     check_keys(state, model.state_dict(), report)
     model.load_state_dict(state, strict=False)
     report.loaded = sorted(state)
@@ -169,9 +236,8 @@ def check_keys(state: Dict[str, torch.Tensor],
     wrong shapes or a mostly random backbone; record the missing keys."""
     unexpected = [key for key in state if key not in expected]
     if unexpected:
-        hint = (' (layer scale: build the model with '
-                'layer_scale_init_value > 0)' if any(
-                    'gamma_' in key for key in unexpected) else '')
+        hint = ''.join(hint for clue, hint in _UNEXPECTED_HINTS
+                       if any(clue in key for key in unexpected))
         raise ValueError(f'checkpoint keys with no place in the model: '
                          f'{summarize_keys(unexpected)}{hint}')
     wrong = [f'{key}: checkpoint {tuple(value.shape)}, model '

@@ -2,7 +2,7 @@
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 _BLOCK_INDEX = re.compile(r'(blocks|layers|decoder_blocks)\.\d+\.')
 
@@ -33,10 +33,13 @@ class LoadReport:
         position (dict): ``'absolute'``/``'relative'`` -> how position
             information was initialised.
         notes (list): other choices made on the way.
+        act_layer (str | None): the MLP activation the format's files were
+            trained with, where the format records it.
     """
     format: str
     description: str = ''
     detected: bool = False
+    act_layer: Optional[str] = None
     dropped: Dict[str, List[str]] = field(default_factory=dict)
     loaded: List[str] = field(default_factory=list)
     kept_at_init: Dict[str, List[str]] = field(default_factory=dict)

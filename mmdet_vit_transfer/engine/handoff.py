@@ -13,7 +13,8 @@ error, as is a stage-2 run whose checkpoint leaves a key at init
 """
 import os
 import os.path as osp
-from typing import Mapping, Union
+import re
+from typing import Dict, Mapping, Union
 
 import torch
 import torch.nn as nn
@@ -21,9 +22,15 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
 
-from ..checkpoints import LoadReport, read_checkpoint
+from ..checkpoints import LoadReport, check_state_matches, read_checkpoint
 from ..checkpoints.handoff import TRAINING_STATE, HandoffReport, model_state
-from ..models.backbones.checkpoint_filters import fit_detector_state
+from ..models.backbones.checkpoint_fitting import (DECOMPOSED, fit_pos_embed,
+                                                   resize_table)
+from ..models.layers.vit_geometry import (relative_table_grid,
+                                          resize_decomposed_rel_pos)
+
+_POS_EMBED = re.compile(r'(^|\.)pos_embed$')
+_RELATIVE_TABLE = re.compile(r'(^|\.)relative_position_bias_table$')
 
 
 def build_detector(config: Union[str, os.PathLike, Config]) -> nn.Module:
@@ -38,6 +45,61 @@ def build_detector(config: Union[str, os.PathLike, Config]) -> nn.Module:
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     with torch.device('meta'):
         return MODELS.build(cfg.model)
+
+
+def fit_detector_state(state: Mapping[str, torch.Tensor],
+                       target: Mapping[str, torch.Tensor],
+                       report: LoadReport) -> Dict[str, torch.Tensor]:
+    """Fit a stage-1 detector state dict to the stage-2 detector.
+
+    Position embeddings, relative-position tables and decomposed relative
+    positions are resized to the stage-2 shapes; every other tensor is kept
+    as it is and must already have its stage-2 shape.
+
+    Args:
+        state (Mapping): stage-1 tensors, keyed as the model.
+        target (Mapping): the stage-2 model's state dict (only the shapes
+            are read, so meta tensors do).
+        report (LoadReport): receives what was resized.
+
+    Returns:
+        dict: the stage-2 state dict.
+
+    Raises:
+        ValueError: the two detectors differ in anything but the token grid.
+    """
+    fitted, table_grids = {}, []
+    for key, value in state.items():
+        want = target.get(key)
+        if want is None:
+            fitted[key] = value  # named by the check below
+        elif _POS_EMBED.search(key):
+            fitted[key] = fit_pos_embed(value, want.shape, report, key)
+        elif value.shape == want.shape:
+            fitted[key] = value
+        elif _RELATIVE_TABLE.search(key):
+            src = relative_table_grid(value.shape[0])
+            dst = relative_table_grid(want.shape[0])
+            fitted[key], how = resize_table(value, src, dst, 3)
+            report.resized.append(f'{key}: {how}')
+            table_grids.append(f'{key.rsplit(".", 2)[-2]} {src[0]}x{src[1]} '
+                               f'-> {dst[0]}x{dst[1]}')
+        elif DECOMPOSED.search(key) and value.shape[1:] == want.shape[1:]:
+            fitted[key] = resize_decomposed_rel_pos(value, want.shape[0])
+            report.resized.append(
+                f'{key}: {tuple(value.shape)} -> {tuple(fitted[key].shape)} '
+                f'(linear)')
+        else:
+            fitted[key] = value  # named by the check below
+    if table_grids:
+        report.position['relative'] = ('stage-1 tables resized: ' +
+                                       ', '.join(table_grids))
+    check_state_matches(
+        fitted, target, 'the stage-1 checkpoint',
+        hint='The hand-off resizes only position embeddings and '
+        'relative-position tables; stage 2 must be the stage-1 detector '
+        '(same architecture, widths, depth, classes) at another resolution')
+    return fitted
 
 
 def handoff_checkpoint(stage1_checkpoint: Union[str, os.PathLike],

@@ -122,7 +122,7 @@ def test_vit_formats_reproduce_reference(fmt, vit, images):
 
 def test_mmpretrain_layer_scale_vit_reproduces_reference(images):
     """mmpretrain's VisionTransformer keeps layer scale as attn.gamma1 /
-    ffn.gamma2 modules; they land in gamma_1 / gamma_2."""
+    ffn.gamma2 modules; they land in ls1.gamma / ls2.gamma."""
     vit = pw.reference_vit(layer_scale=0.1, seed=4)
     model = plain_vit(layer_scale_init_value=0.1)
     load_pretrained(model, pw.mmpretrain_checkpoint(vit), rel_pos_init='zero')

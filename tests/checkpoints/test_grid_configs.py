@@ -9,6 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
+from timm.layers import LayerScale
 
 import mmdet_vit_transfer  # noqa: F401  (registers PlainViTPyramid)
 
@@ -67,7 +68,7 @@ def test_grid_config(init, size, epochs):
         model = MODELS.build(backbone)
     assert (model.embed_dims, model.depth) == ARCH[size][1:]
     assert (model.blocks[0].attn.q_bias is not None) == beit
-    assert (model.blocks[0].gamma_1 is not None) == beit
+    assert isinstance(model.blocks[0].ls1, LayerScale) == beit
     drop_probs = [getattr(b.drop_path, 'drop_prob', 0.0)
                   for b in model.blocks]
     assert drop_probs[0] == 0 and drop_probs[-1] == pytest.approx(

@@ -14,8 +14,7 @@ from mmdet.registry import MODELS
 from mmdet_vit_transfer.checkpoints import check_state_matches, model_state
 from mmdet_vit_transfer.checkpoints.handoff import HandoffReport
 from mmdet_vit_transfer.engine import build_detector, handoff_checkpoint
-from mmdet_vit_transfer.models.backbones.checkpoint_filters import \
-    fit_detector_state
+from mmdet_vit_transfer.engine.handoff import fit_detector_state
 from mmdet_vit_transfer.models.layers.vit_geometry import (
     resize_abs_pos_embed, resize_decomposed_rel_pos, resize_relative_table)
 

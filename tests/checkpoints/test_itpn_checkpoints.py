@@ -362,7 +362,8 @@ def test_options_that_do_not_fit_the_model_or_checkpoint(refs):
     with pytest.raises(ValueError, match="has no relative position tables: "
                        "use 'zero'"):
         load_pretrained(itpn(clip=True), pixel, rel_pos_init='pretrained')
-    with pytest.raises(ValueError, match="which no checkpoint holds"):
+    with pytest.raises(ValueError, match="the checkpoint has no decomposed "
+                       "relative positions"):
         load_pretrained(itpn(clip=True, rel_pos='decomposed'), clip,
                         rel_pos_init='pretrained')
     with pytest.raises(ValueError, match=r"model has no relative positions "

@@ -127,7 +127,7 @@ def test_recipe(size, init, schedule):
         pytest.approx(LR * layer_decay)
     assert got['backbone.absolute_pos_embed'][1] == 0.0
     if clip:
-        gamma = got[f'backbone.blocks.{entries - 1}.gamma_1'][1]
+        gamma = got[f'backbone.blocks.{entries - 1}.ls1.gamma'][1]
         assert gamma == (0.0 if schedule == '1x' else WD)
 
 

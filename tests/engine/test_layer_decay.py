@@ -94,7 +94,7 @@ def test_lr_scale_per_block_and_weight_decay_exemptions(backbone_kwargs):
     if backbone_kwargs:
         assert {'backbone.blocks.3.attn.q_bias', 'backbone.blocks.3.attn.v_bias',
                 'backbone.blocks.3.attn.rel_pos_h'} <= exempt
-        assert 'backbone.blocks.3.gamma_1' not in exempt
+        assert 'backbone.blocks.3.ls1.gamma' not in exempt
     else:
         assert ('backbone.rel_pos_window.relative_position_bias_table'
                 in exempt)
@@ -193,7 +193,7 @@ def test_exemption_rule():
     for leaf in ('pos_embed', 'absolute_pos_embed', 'q_bias', 'v_bias',
                  'relative_position_bias_table', 'rel_pos_h', 'rel_pos_w'):
         assert is_weight_decay_exempt(f'backbone.x.{leaf}', owner)
-    for leaf in ('gamma_1', 'cls_token', 'weight'):
+    for leaf in ('gamma', 'cls_token', 'weight'):
         assert not is_weight_decay_exempt(f'backbone.x.{leaf}', owner)
 
 

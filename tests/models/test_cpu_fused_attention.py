@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from mmdet_vit_transfer.models.layers.cpu_fused_attention import (
-    CPUFusedAttention, OffsetGridBias, add_bias_rows_grad, offset_grid_grad,
+    CPUFusedKernel, OffsetGridBias, add_bias_rows_grad, offset_grid_grad,
     offset_grid_windows, whole_grid_bias, windows_bias_rows)
 from mmdet_vit_transfer.models.layers.vit_geometry import (
     offset_grid_bias, relative_offset_grid, relative_table_size)
 
-attention = CPUFusedAttention()
+attention = CPUFusedKernel()
 
 
 def offset_grid_bias_rows(grid, rows, out=None):
@@ -26,7 +26,7 @@ def offset_grid_bias_rows(grid, rows, out=None):
 ])
 @pytest.mark.parametrize('block_elements', [3000, 2**24])
 def test_matches_unfused_attention(shapes, block_elements):
-    attention = CPUFusedAttention(block_elements=block_elements)
+    attention = CPUFusedKernel(block_elements=block_elements)
     qkv_shape, bias_shape = shapes
     q, k, v = (torch.randn(qkv_shape, requires_grad=True) for _ in range(3))
     bias = torch.randn(bias_shape, requires_grad=True)
@@ -72,7 +72,7 @@ def test_bfloat16_queries_with_a_float32_bias(native):
     # The backbone's shared tables give float32 biases under bf16 autocast:
     # taken as they are, their gradient stays float32. With native bf16
     # the backward pass's products with P and dS run in bf16.
-    attention = CPUFusedAttention(native_bfloat16=native)
+    attention = CPUFusedKernel(native_bfloat16=native)
     q, k, v = (torch.randn(1, 2, 40, 16, requires_grad=True)
                for _ in range(3))
     bias = torch.randn(1, 2, 40, 40, requires_grad=True)
@@ -103,7 +103,7 @@ def grid_and_whole(heads, hw, requires_grad=True):
 def test_offset_grid_bias_matches_the_whole_bias(batch, hw, block_elements):
     # Forward calls of one grid row of queries, of two or three, or of all
     # rows; backward blocks of one head, of the heads of one image, or all.
-    attention = CPUFusedAttention(block_elements=block_elements,
+    attention = CPUFusedKernel(block_elements=block_elements,
                                   min_queries_per_call=1)
     n = hw[0] * hw[1]
     q, k, v = (torch.randn(batch, 3, n, 16, requires_grad=True)
@@ -144,7 +144,7 @@ def test_other_devices_and_dtypes_are_refused():
 
 @pytest.mark.parametrize('native', [True, False])
 def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries(native):
-    attention = CPUFusedAttention(native_bfloat16=native)
+    attention = CPUFusedKernel(native_bfloat16=native)
     q, k, v = (torch.randn(1, 2, 20, 16, requires_grad=True)
                for _ in range(3))
     grid, whole = grid_and_whole(2, (4, 5), requires_grad=False)
@@ -164,7 +164,7 @@ def test_offset_grid_bias_with_a_frozen_grid_and_bfloat16_queries(native):
 def test_table_bias_is_whole_only_when_small():
     grid, whole = grid_and_whole(2, (3, 4))
     assert torch.equal(attention.table_bias(grid), whole)
-    small_blocks = CPUFusedAttention(block_elements=2 * 12 * 12 - 1)
+    small_blocks = CPUFusedKernel(block_elements=2 * 12 * 12 - 1)
     bias = small_blocks.table_bias(grid)
     assert isinstance(bias, OffsetGridBias) and bias.hw == (3, 4)
     # A grid of another dtype than float32 comes whole.

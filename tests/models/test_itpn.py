@@ -20,7 +20,6 @@ from subprocess_runs import LOAD_FACTOR, run
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
 from mmdet_vit_transfer.models.backbones import ITPNHiViT
 from mmdet_vit_transfer.models.backbones.itpn import ARCH_SETTINGS
-from mmdet_vit_transfer.models.backbones.plain_vit import attention_backend
 from mmdet_vit_transfer.models.layers.cpu_fused_attention import \
     OffsetGridBias
 from mmdet_vit_transfer.models.layers.vit_geometry import (
@@ -211,13 +210,17 @@ def test_backends_give_the_same_outputs_and_gradients():
     by_rows = dict(type='cpu_fused', block_elements=4 * 2 * 6 * 24,
                    min_queries_per_call=1)  # two grid rows
     table = model.blocks[-1].attn.relative_position_bias_table
-    assert isinstance(
-        attention_backend(by_rows, x).table_bias(
-            relative_offset_grid(table, (4, 4), (4, 6), 0)), OffsetGridBias)
+    state = model.state_dict()
     results = []
     for backend in ('sdpa', 'cpu_fused', by_rows):
-        model.attn_backend = backend
-        model.zero_grad()
+        model = tiny_itpn(rel_pos='table', drop_path_rate=0.0,
+                          attn_backend=backend)
+        model.load_state_dict(state)
+        if backend == by_rows:
+            assert isinstance(
+                model.blocks[-1].attn.table_bias(
+                    relative_offset_grid(table, (4, 4), (4, 6), 0), x),
+                OffsetGridBias)
         outs = model(x)
         sum((o * o).mean() for o in outs).backward()
         results.append(outs + tuple(p.grad for p in model.parameters()))
@@ -229,7 +232,7 @@ def test_backends_give_the_same_outputs_and_gradients():
 def test_random_init():
     model = tiny_itpn(rel_pos='table', layer_scale_init_value=0.1)
     assert not model.blocks[-1].attn.relative_position_bias_table.any()
-    assert model.blocks[-1].gamma_1.eq(0.1).all()
+    assert model.blocks[-1].ls1.gamma.eq(0.1).all()
     assert model.blocks[0].gamma_2.eq(0.1).all()
     assert 0.015 < model.blocks[-1].mlp.fc1.weight.std() < 0.025
     assert not model.split_16to8.norm.bias.any()
@@ -301,7 +304,7 @@ def test_layer_decay_groups(rel_pos):
     assert got['backbone.split_16to8.reduction.weight'] == (LR, WD)
     assert got['backbone.absolute_pos_embed'] == (
         pytest.approx(LR * RATE**11), 0.0)
-    assert got['backbone.blocks.9.gamma_1'][1] == WD
+    assert got['backbone.blocks.9.ls1.gamma'][1] == WD
 
 
 # --- the toy detector -------------------------------------------------------

@@ -1,10 +1,11 @@
 import pytest
 import torch
+import torch.nn as nn
 
 from mmdet_vit_transfer.models.backbones import PlainViTPyramid
-from mmdet_vit_transfer.models.backbones.plain_vit import (ARCH_SETTINGS,
-                                                           SDPAttention,
-                                                           attention_backend)
+from mmdet_vit_transfer.models.backbones.vit_presets import ARCH_ZOO
+from mmdet_vit_transfer.models.layers.attention import (Attention,
+                                                        attention_layer)
 from mmdet_vit_transfer.models.layers.cpu_fused_attention import (
     CPUFusedAttention, OffsetGridBias)
 from mmdet_vit_transfer.models.layers.vit_geometry import (
@@ -42,7 +43,7 @@ def test_presets_four_outputs_at_1024(arch):
     with torch.device('meta'):
         model = PlainViTPyramid(arch=arch)
         outs = model(torch.empty(2, 3, 1024, 1024))
-    dims = ARCH_SETTINGS[arch]['embed_dims']
+    dims = ARCH_ZOO[arch]['embed_dims']
     assert [tuple(o.shape) for o in outs] == [(2, dims, 64, 64)] * 4
 
 
@@ -112,9 +113,9 @@ def test_shared_tables_feed_every_block_of_their_kind(backend, monkeypatch):
     for block in model.blocks:
         original = block.attn.forward
 
-        def spy(x, bias, attention, original=original, block=block):
-            seen.append((block.window_size, bias))
-            return original(x, bias, attention)
+        def spy(x, attn_mask=None, original=original, block=block):
+            seen.append((block.window_size, attn_mask))
+            return original(x, attn_mask)
 
         monkeypatch.setattr(block.attn, 'forward', spy)
     model(torch.randn(1, 3, 128, 128))
@@ -143,11 +144,13 @@ def test_a_large_global_bias_is_served_by_query_rows(img_hw):
     randomize_tables(model)
     x = torch.randn(2, 3, *img_hw)
     expected = outputs_and_grads(model, x)
-    model.attn_backend = BY_ROWS
-    attention = attention_backend(BY_ROWS, x)
-    bias = model.rel_pos_global(tuple(s // 16 for s in img_hw), attention)
-    assert isinstance(bias, OffsetGridBias)
-    assert isinstance(model.rel_pos_window((4, 4), attention), torch.Tensor)
+    by_rows = tiny_vit(attn_backend=BY_ROWS)
+    by_rows.load_state_dict(model.state_dict())
+    window_bias, global_bias = by_rows.table_biases(
+        tuple(s // 16 for s in img_hw), x)
+    assert isinstance(global_bias, OffsetGridBias)
+    assert isinstance(window_bias, torch.Tensor)
+    model = by_rows
     got = outputs_and_grads(model, x)
     for a, b in zip(got[0], expected[0]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
@@ -159,29 +162,28 @@ def test_a_large_global_bias_is_served_by_query_rows(img_hw):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_auto_backend_and_the_dtype_of_table_biases():
+def test_attention_layers_and_the_dtype_of_table_biases():
+    """The attention layer is chosen once, by name; 'auto' is the fused CPU
+    kernel where it runs and SDPA elsewhere, and each makes a shared
+    table's bias in the form it attends with."""
     x = torch.randn(1, 3, 64, 64)
     grid = torch.randn(2, 7, 7)
-    auto = attention_backend('auto', x)
-    assert isinstance(auto, CPUFusedAttention)
-    assert isinstance(attention_backend('sdpa', x), SDPAttention)
-    assert isinstance(attention_backend('auto', x.double()), SDPAttention)
-    with torch.device('meta'):
-        assert isinstance(attention_backend('auto', torch.empty(1)),
-                          SDPAttention)
+    auto = attention_layer('auto')(32, 2)
+    assert isinstance(auto, CPUFusedAttention) and not auto.strict
+    sdpa = attention_layer('sdpa')(32, 2)
+    assert type(sdpa) is Attention
+    assert auto.table_bias(grid, x.double()).shape == (1, 2, 16, 16)
+    assert auto.table_bias(grid, x.double()).dtype == torch.float64
     with pytest.raises(ValueError, match="use 'sdpa' or 'auto'"):
-        attention_backend('cpu_fused', x.double())
+        attention_layer('cpu_fused')(32, 2).table_bias(grid, x.double())
     with torch.autocast('cpu', dtype=torch.bfloat16):
         # The fused kernel takes a float32 bias with bf16 queries as it is;
         # a cast would copy the global bias and its gradient every block.
-        fused = attention_backend('auto', x)
-        assert isinstance(fused, CPUFusedAttention)
-        assert fused.table_bias(grid).dtype == torch.float32
+        assert auto.table_bias(grid, x).dtype == torch.float32
+        assert sdpa.table_bias(grid, x).dtype == torch.bfloat16
     with torch.autocast('cpu', dtype=torch.float16):
         # No fp16 CPU kernel: the generic path, its bias made once in fp16.
-        sdpa = attention_backend('auto', x)
-        assert isinstance(sdpa, SDPAttention)
-        assert sdpa.table_bias(grid).dtype == torch.float16
+        assert auto.table_bias(grid, x).dtype == torch.float16
 
 
 @pytest.mark.parametrize('native', [True, False])
@@ -238,18 +240,18 @@ def test_qv_bias_has_no_k_bias_and_layer_scale():
     attn = model.blocks[0].attn
     assert attn.qkv.bias is None
     assert attn.q_bias.shape == attn.v_bias.shape == (32, )
-    assert torch.allclose(model.blocks[0].gamma_1, torch.full((32, ), 0.1))
+    assert torch.allclose(model.blocks[0].ls1.gamma, torch.full((32, ), 0.1))
     # k bias is zero: shifting q/v bias changes output; there is no k bias.
     names = {n for n, _ in model.named_parameters()}
     assert 'blocks.0.attn.k_bias' not in names
-    assert 'blocks.0.gamma_2' in names
+    assert 'blocks.0.ls2.gamma' in names
     model(torch.randn(1, 3, 64, 64))
 
 
 def test_default_has_qkv_bias_and_no_layer_scale():
     model = tiny_vit()
     assert model.blocks[0].attn.qkv.bias is not None
-    assert model.blocks[0].gamma_1 is None
+    assert isinstance(model.blocks[0].ls1, nn.Identity)
 
 
 def test_pos_embed_stored_at_pretrain_grid_with_cls_slot():

@@ -16,12 +16,11 @@ from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm, _InstanceNorm
 from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
+from ...models.layers.position import RELATIVE_POSITION_PARAMETERS
+
 #: Norm layers whose weights and biases get no weight decay (subclasses, such
 #: as SyncBatchNorm or LayerNorm2d, included).
 NORM_LAYERS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
-#: Relative-position parameters: BEiT's shared table, ViTDet's decomposed ones.
-RELATIVE_POSITION_TABLES = ('relative_position_bias_table', 'rel_pos_h',
-                            'rel_pos_w')
 
 
 def is_weight_decay_exempt(param_name: str, module: nn.Module) -> bool:
@@ -37,7 +36,8 @@ def is_weight_decay_exempt(param_name: str, module: nn.Module) -> bool:
     """
     leaf = param_name.rsplit('.', 1)[-1]
     return (isinstance(module, NORM_LAYERS) or leaf.endswith('bias')
-            or leaf.endswith('pos_embed') or leaf in RELATIVE_POSITION_TABLES)
+            or leaf.endswith('pos_embed')
+            or leaf in RELATIVE_POSITION_PARAMETERS)
 
 
 def layer_decay_scale(layer_id: int, num_layers: int, rate: float) -> float:

@@ -1,6 +1,7 @@
 """What the plain ViT and the iTPN backbones share: the random init, the
-pre-trained init through ``init_cfg``, layer ids for layer-wise lr decay and
-the (checkpointed) block runner."""
+pre-trained init through ``init_cfg``, the fitting of absolute position
+embeddings on load, layer ids for layer-wise lr decay and the
+(checkpointed) block runner."""
 from typing import Dict, Sequence, Tuple, Union
 
 import torch
@@ -10,11 +11,8 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
 from ...checkpoints import load_pretrained, pretrained_options
-
-#: Parameters that start at zero: relative-position tables and ViTDet's
-#: decomposed relative positions.
-RELATIVE_POSITION_NAMES = ('relative_position_bias_table', 'rel_pos_h',
-                           'rel_pos_w')
+from ..layers.position import RELATIVE_POSITION_PARAMETERS
+from ..layers.vit_geometry import fit_abs_pos_embed
 
 
 def resolve_arch(arch: Union[str, dict], presets: Dict[str, dict],
@@ -42,6 +40,10 @@ class ViTBackboneBase(BaseModule):
 
     EMBEDDING_NAMES: Tuple[str, ...] = ('patch_embed.', )
     ABS_POS_NAME = ''
+
+    def __init__(self, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.register_load_state_dict_pre_hook(_fit_abs_pos_embed)
 
     def init_weights(self) -> None:
         """Random init (:meth:`random_init`), then the pre-trained weights of
@@ -72,7 +74,7 @@ class ViTBackboneBase(BaseModule):
         for name, p in self.named_parameters():
             if name == self.ABS_POS_NAME:
                 trunc_normal_(p, std=0.02)
-            elif name.endswith(RELATIVE_POSITION_NAMES):
+            elif name.endswith(RELATIVE_POSITION_PARAMETERS):
                 nn.init.zeros_(p)
 
     def checkpoint_filter(self, state: dict, report, **options) -> dict:
@@ -113,3 +115,16 @@ class ViTBackboneBase(BaseModule):
         if name.startswith('blocks.'):
             return int(name.split('.')[1]) + 1, num_layers
         return num_layers - 1, num_layers
+
+
+def _fit_abs_pos_embed(model: ViTBackboneBase, state_dict: dict, prefix: str,
+                       *args) -> None:
+    """Load pre-hook: an absolute position embedding of another grid or
+    published layout (CLIP's ``(N, C)``, SAM's ``(1, H, W, C)``, with or
+    without token slots) is fitted to the model's stored shape, for every
+    loader (pre-trained init, detector hand-off, ``load_state_dict``)."""
+    key = prefix + model.ABS_POS_NAME
+    stored = getattr(model, model.ABS_POS_NAME, None)
+    if (stored is not None and key in state_dict
+            and state_dict[key].shape != stored.shape):
+        state_dict[key] = fit_abs_pos_embed(state_dict[key], stored.shape)

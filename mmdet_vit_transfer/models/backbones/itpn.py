@@ -28,11 +28,12 @@ from mmpretrain.models.backbones.hivit import BlockWithRPE, PatchMerge
 from mmpretrain.models.necks.itpn_neck import PatchSplit
 from mmdet.registry import MODELS
 
-from ..layers.vit_geometry import relative_table_size, resize_abs_pos_embed
+from ..layers.attention import Attention, attention_layer
+from ..layers.vit_geometry import (relative_offset_grid, relative_table_size,
+                                   resize_abs_pos_embed)
 from .base import ViTBackboneBase, resolve_arch
-from .checkpoint_filters import filter_itpn_state
-from .plain_vit import (Block, attention_backend, check_rel_pos,
-                        parse_attn_backend, table_bias)
+from .itpn_checkpoint import filter_itpn_state
+from .plain_vit import Block, check_rel_pos
 
 #: The published iTPN encoders: width of the stride-16 stage, number of MLP
 #: blocks at stride 4 and at stride 8 and of attention blocks at stride 16,
@@ -51,7 +52,7 @@ class HiViTBlock(Block):
     """Global-attention block of the stride-16 stage.
 
     A plain ViT block (``norm1``, ``attn.qkv``, ``attn.proj``, ``norm2``,
-    ``mlp``, optional ``gamma_1``/``gamma_2``) that may hold its own
+    ``mlp``, optional layer scales ``ls1``/``ls2``) that may hold its own
     relative-position table, as HiViT pre-training does.
 
     Args:
@@ -66,12 +67,14 @@ class HiViTBlock(Block):
             (ViTDet's ``attn.rel_pos_h``/``rel_pos_w``) or None.
         rel_pos_hw (tuple): grid the relative positions are made for; they
             are resized to the input grid on the fly.
+        attn_layer (callable): builds the attention layer (see
+            :func:`~..layers.attention.attention_layer`).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float,
                  drop_path: float, norm_cfg: dict,
                  layer_scale_init_value: float, rel_pos: Optional[str],
-                 rel_pos_hw: Tuple[int, int]):
+                 rel_pos_hw: Tuple[int, int], attn_layer=Attention):
         super().__init__(
             embed_dims,
             num_heads,
@@ -82,7 +85,8 @@ class HiViTBlock(Block):
             layer_scale_init_value=layer_scale_init_value,
             window_size=0,
             decomposed_rel_pos_hw=rel_pos_hw
-            if rel_pos == 'decomposed' else None)
+            if rel_pos == 'decomposed' else None,
+            attn_layer=attn_layer)
         self.table_hw = tuple(rel_pos_hw) if rel_pos == 'table' else None
         if self.table_hw is not None:
             # HiViT's tables have no cls rows.
@@ -90,15 +94,14 @@ class HiViTBlock(Block):
                 torch.zeros(relative_table_size(self.table_hw, 0),
                             num_heads))
 
-    def forward(self, x: torch.Tensor, attention) -> torch.Tensor:
-        """Args: x ``(B, H, W, C)``; the attention backend. Returns the
-        same shape."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x ``(B, H, W, C)``. Returns the same shape."""
         bias = None
         if self.table_hw is not None:
-            bias = table_bias(self.attn.relative_position_bias_table,
-                              self.table_hw, tuple(x.shape[1:3]), 0,
-                              attention)
-        return super().forward(x, bias, attention)
+            grid = relative_offset_grid(self.attn.relative_position_bias_table,
+                                        self.table_hw, tuple(x.shape[1:3]), 0)
+            bias = self.attn.table_bias(grid, x)
+        return super().forward(x, bias)
 
 
 def _mlp_block(dims: int, mlp_ratio: float, drop_path: float, norm_cfg: dict,
@@ -161,7 +164,7 @@ class ITPNHiViT(ViTBackboneBase):
         norm_cfg (dict): norm layers.
         with_cp (bool): activation checkpointing of every encoder block.
         attn_backend (str | dict): ``'auto'``, ``'sdpa'`` or
-            ``'cpu_fused'`` (see :func:`.plain_vit.attention_backend`).
+            ``'cpu_fused'`` (see :func:`~..layers.attention.attention_layer`).
         init_cfg (dict | None): None for random init, or
             ``dict(type='Pretrained', checkpoint=...)`` with an iTPN
             checkpoint (official pixel / CLIP or mmpretrain layout, or a
@@ -216,8 +219,7 @@ class ITPNHiViT(ViTBackboneBase):
         self.fpn_dim = fpn_dim
         self.fpn_depth = fpn_depth
         self.with_cp = with_cp
-        parse_attn_backend(attn_backend)
-        self.attn_backend = attn_backend
+        attn_layer = attention_layer(attn_backend)
         grid = img_size // PATCH_SIZE
         self.grid_hw = (grid, grid)
         pretrain_grid = pretrain_img_size // PATCH_SIZE
@@ -250,7 +252,7 @@ class ITPNHiViT(ViTBackboneBase):
         self.blocks.extend(
             HiViTBlock(dims16, self.num_heads, mlp_ratio, next(dpr),
                        norm_cfg, layer_scale_init_value, rel_pos,
-                       self.grid_hw) for _ in range(main))
+                       self.grid_hw, attn_layer) for _ in range(main))
 
         if out_type == 'pyramid':
             self.align_dim_16tofpn = nn.Linear(
@@ -294,7 +296,7 @@ class ITPNHiViT(ViTBackboneBase):
 
     def checkpoint_filter(self, state: dict, report, **options) -> dict:
         """Fit a converted iTPN checkpoint to this model (see
-        :func:`.checkpoint_filters.filter_itpn_state`)."""
+        :func:`.itpn_checkpoint.filter_itpn_state`)."""
         return filter_itpn_state(state, self, report, **options)
 
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
@@ -324,9 +326,8 @@ class ITPNHiViT(ViTBackboneBase):
             x = x + resize_abs_pos_embed(
                 self.absolute_pos_embed, tuple(x.shape[1:3]),
                 num_extra_tokens=0)
-        attention = attention_backend(self.attn_backend, x)
         for block in self.blocks[self.num_stem_entries:]:
-            x = self.run_block(block, x, attention)
+            x = self.run_block(block, x)
         stages.append(x)
         return stages
 

@@ -1,72 +1,68 @@
 """Plain ViT backbone for Mask R-CNN (Li et al., "Benchmarking Detection
 Transfer Learning with Vision Transformers", 2021).
 
-A standard ViT with the cls token dropped, windowed attention in most blocks
-and global attention in four, relative position biases, and four outputs
-taken after the global blocks. The geometry lives in
-:mod:`mmdet_vit_transfer.models.layers.vit_geometry`; this file wires it.
+A standard ViT with the prefix tokens (cls, registers) dropped, windowed
+attention in most blocks and global attention in four, relative positions,
+and four outputs taken after the global blocks. Blocks are composed from
+parts, as timm's: an attention layer, an MLP with its activation, norms and
+``LayerScale`` modules that are ``nn.Identity`` when off. The architecture
+of each published family is a preset of :mod:`.vit_presets` (``arch=``).
+Geometry lives in :mod:`..layers.vit_geometry`; this file wires it.
 
-Attention is one call to a backend chosen per forward pass
-(``attn_backend``): ``'sdpa'``, PyTorch's ``scaled_dot_product_attention``
-on any device, or ``'cpu_fused'``, the fused CPU kernel of
-:mod:`mmdet_vit_transfer.models.layers.cpu_fused_attention` (the default on
-CPU tensors). On both, each shared table's bias is made once per forward
-and shared by every block of its kind.
-
-Parameter names follow timm / BEiT (``patch_embed.proj``, ``blocks.{i}.attn.qkv``,
-``blocks.{i}.mlp.fc1``, ``gamma_1``...) so that published checkpoints map
-onto the model with few renames.
+Parameter names follow timm (``patch_embed.proj``, ``blocks.{i}.attn.qkv``,
+``blocks.{i}.ls1.gamma``, ``blocks.{i}.mlp.fc1``, ``norm_pre``) so that
+published checkpoints map onto the model with few renames.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmdet.registry import MODELS
+from timm.layers import LayerScale, Mlp, PatchEmbed, get_act_layer
 
-from ..layers.cpu_fused_attention import CPUFusedAttention, supports
-from ..layers.vit_geometry import (NUM_CLS_RELATIVE_ENTRIES,
-                                   decomposed_rel_pos_bias, offset_grid_bias,
-                                   relative_offset_grid, relative_table_size,
-                                   resize_abs_pos_embed, window_partition,
+from ..layers.attention import Attention, attention_layer
+from ..layers.position import RelativePositionTable
+from ..layers.vit_geometry import (resize_abs_pos_embed, window_partition,
                                    window_unpartition)
-from .base import ViTBackboneBase, resolve_arch
-from .checkpoint_filters import filter_plain_vit_state
+from .base import ViTBackboneBase
+from .plain_vit_checkpoint import filter_plain_vit_state
+from .vit_presets import ARCH_ZOO
 
-ARCH_SETTINGS: Dict[str, Dict[str, int]] = {
-    'base': dict(embed_dims=768, depth=12, num_heads=12),
-    'large': dict(embed_dims=1024, depth=24, num_heads=16),
-    'huge': dict(embed_dims=1280, depth=32, num_heads=16),
-}
 #: Relative positions of both backbones: BEiT-style tables, ViTDet's
 #: decomposed ones, or none.
 REL_POS_MODES = ('table', 'decomposed', None)
-QKV_BIAS_MODES = ('qkv', 'qv', None)
-ATTN_BACKENDS = ('auto', 'sdpa', 'cpu_fused')
+#: MLP activations by name (timm's).
+ACTIVATIONS = ('gelu', 'gelu_tanh', 'quick_gelu')
 
 
-class SDPAttention:
-    """The generic attention backend, for any device and dtype: PyTorch's
-    ``scaled_dot_product_attention``, with a table's bias made whole once
-    per forward in the dtype attention runs in (the autocast dtype under
-    autocast).
+class _FromArch:
+    """Default of the arguments an ``arch`` preset may set."""
 
-    Args:
-        dtype (torch.dtype): dtype of the queries.
-    """
+    def __repr__(self) -> str:
+        return "the arch's"
 
-    def __init__(self, dtype: torch.dtype):
-        self.dtype = dtype
 
-    def table_bias(self, grid: torch.Tensor) -> torch.Tensor:
-        """``(1, heads, H*W, H*W)`` from an offset grid."""
-        return offset_grid_bias(grid).unsqueeze(0).to(self.dtype)
-
-    def __call__(self, q, k, v, bias):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+FROM_ARCH = _FromArch()
+#: Values of the arch-settable arguments when neither the preset nor the
+#: caller sets them: the paper's ViT.
+ARCH_DEFAULTS = dict(
+    patch_size=16,
+    pretrain_img_size=224,
+    use_abs_pos=True,
+    window_size=14,
+    global_attn_indexes=None,
+    rel_pos='table',
+    qkv_bias='qkv',
+    layer_scale_init_value=0.0,
+    mlp_ratio=4.0,
+    act_layer='gelu',
+    norm_cfg=dict(type='LN', eps=1e-6),
+    pre_norm=False,
+    patch_bias=True,
+    reg_tokens=0)
 
 
 def check_rel_pos(rel_pos: Optional[str]) -> None:
@@ -78,156 +74,42 @@ def check_rel_pos(rel_pos: Optional[str]) -> None:
                          f'got {rel_pos!r}')
 
 
-def parse_attn_backend(attn_backend: Union[str, dict]) -> Tuple[str, dict]:
-    """``attn_backend`` as its name and the options of its CPU kernel;
-    ValueError for an unknown name."""
-    options = ({'type': attn_backend} if isinstance(attn_backend, str) else
-               dict(attn_backend))
-    name = options.pop('type', 'auto')
-    if name not in ATTN_BACKENDS:
-        raise ValueError(f'attn_backend must be one of {ATTN_BACKENDS}, '
-                         f'got {name!r}')
-    return name, options
-
-
-def attention_backend(attn_backend: Union[str, dict], x: torch.Tensor):
-    """The backend of one forward pass over inputs like ``x``.
+def arch_settings(arch: Union[str, dict], given: dict) -> dict:
+    """Every architecture setting of a ViT: those ``given`` (not
+    ``FROM_ARCH``), else the preset's, else ``ARCH_DEFAULTS``.
 
     Args:
-        attn_backend (str | dict): ``'auto'`` (``'cpu_fused'`` for CPU
-            tensors in float32 or bfloat16, ``'sdpa'`` otherwise),
-            ``'sdpa'`` or ``'cpu_fused'``; or ``dict(type=..., **options)``
-            with the options of
-            :class:`~..layers.cpu_fused_attention.CPUFusedAttention`.
-        x (Tensor): the input of the forward pass.
-
-    Returns:
-        SDPAttention | CPUFusedAttention: it makes table biases
-        (``table_bias(grid)``) and attends (``(q, k, v, bias)``).
+        arch (str | dict): a name of ``ARCH_ZOO``, or a dict with
+            ``embed_dims``, ``depth``, ``num_heads`` and optionally any key
+            of ``ARCH_DEFAULTS``.
+        given (dict): the constructor's arch-settable arguments.
     """
-    name, options = parse_attn_backend(attn_backend)
-    if name == 'auto':
-        name = 'cpu_fused' if supports(x) else 'sdpa'
-    if name == 'cpu_fused':
-        if not supports(x):
-            raise ValueError(f"attn_backend='cpu_fused' runs on CPU tensors "
-                             f'in float32 or bfloat16, got {x.dtype} on '
-                             f"{x.device}: use 'sdpa' or 'auto'")
-        return CPUFusedAttention(**options)
-    device = x.device.type
-    autocast = (torch.amp.is_autocast_available(device)
-                and torch.is_autocast_enabled(device))
-    return SDPAttention(
-        torch.get_autocast_dtype(device) if autocast else x.dtype)
-
-
-def table_bias(table: torch.Tensor, table_hw: Tuple[int, int],
-               hw: Tuple[int, int], num_cls_rows: int, attention):
-    """The bias of a relative-position table for tokens on grid ``hw``, as
-    the backend ``attention`` takes it (see :func:`attention_backend`)."""
-    return attention.table_bias(
-        relative_offset_grid(table, table_hw, hw, num_cls_rows))
-
-
-class RelativePositionTable(nn.Module):
-    """One BEiT-style relative-position table, shared by several blocks.
-
-    Args:
-        table_hw (tuple): grid the table is made for.
-        num_heads (int): attention heads.
-
-    Attributes:
-        num_bias_builds (int): biases made from the table so far; one per
-            forward pass and input size.
-    """
-
-    def __init__(self, table_hw: Tuple[int, int], num_heads: int):
-        super().__init__()
-        self.table_hw = tuple(table_hw)
-        self.relative_position_bias_table = nn.Parameter(
-            torch.zeros(relative_table_size(table_hw), num_heads))
-        self.num_bias_builds = 0
-
-    def forward(self, hw: Tuple[int, int], attention):
-        """The bias for tokens on grid ``hw``, for the backend
-        ``attention``."""
-        self.num_bias_builds += 1
-        return table_bias(self.relative_position_bias_table, self.table_hw,
-                          hw, NUM_CLS_RELATIVE_ENTRIES, attention)
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention over a ``(B, H, W, C)`` token map.
-
-    Args:
-        embed_dims (int): channels.
-        num_heads (int): heads.
-        qkv_bias (str | None): ``'qkv'`` (one bias on the qkv projection),
-            ``'qv'`` (BEiT: q and v biases, no k bias) or None.
-        decomposed_rel_pos_hw (tuple | None): grid of the per-block
-            decomposed relative-position embeddings (ViTDet), or None.
-    """
-
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 qkv_bias: Optional[str] = 'qkv',
-                 decomposed_rel_pos_hw: Optional[Tuple[int, int]] = None):
-        super().__init__()
-        self.num_heads = num_heads
-        head_dims = embed_dims // num_heads
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias == 'qkv')
-        if qkv_bias == 'qv':
-            self.q_bias = nn.Parameter(torch.zeros(embed_dims))
-            self.v_bias = nn.Parameter(torch.zeros(embed_dims))
-        else:
-            self.q_bias = self.v_bias = None
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.use_decomposed_rel_pos = decomposed_rel_pos_hw is not None
-        if self.use_decomposed_rel_pos:
-            h, w = decomposed_rel_pos_hw
-            self.rel_pos_h = nn.Parameter(torch.zeros(2 * h - 1, head_dims))
-            self.rel_pos_w = nn.Parameter(torch.zeros(2 * w - 1, head_dims))
-
-    def forward(self, x: torch.Tensor, bias, attention) -> torch.Tensor:
-        """Attend within each ``(H, W)`` map of ``x``.
-
-        Args:
-            x (Tensor): ``(B, H, W, C)``.
-            bias: a shared table's bias from ``attention.table_bias``, or
-                None.
-            attention: the backend (see :func:`attention_backend`).
-        """
-        B, H, W, C = x.shape
-        qkv_bias = self.qkv.bias
-        if self.q_bias is not None:
-            qkv_bias = torch.cat(
-                [self.q_bias,
-                 torch.zeros_like(self.v_bias), self.v_bias])
-        # (B, N, 3, heads, hd) -> 3 x (B, heads, N, hd)
-        q, k, v = F.linear(x, self.qkv.weight, qkv_bias).reshape(
-            B, H * W, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        if self.use_decomposed_rel_pos:
-            # As ViTDet: from the unscaled queries; exclusive with tables.
-            bias = decomposed_rel_pos_bias(q, self.rel_pos_h, self.rel_pos_w,
-                                           (H, W))
-        x = attention(q, k, v, bias)
-        # (B, heads, N, hd) -> (B, H, W, C)
-        x = x.transpose(1, 2).reshape(B, H, W, C)
-        return self.proj(x)
-
-
-class Mlp(nn.Module):
-    """Two-layer MLP with GELU (timm names ``fc1``/``fc2``)."""
-
-    def __init__(self, embed_dims: int, hidden_dims: int):
-        super().__init__()
-        self.fc1 = nn.Linear(embed_dims, hidden_dims)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dims, embed_dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+    if isinstance(arch, str):
+        if arch not in ARCH_ZOO:
+            raise ValueError(f'arch must be one of {sorted(ARCH_ZOO)} or a '
+                             f'dict, got {arch!r}')
+        preset = ARCH_ZOO[arch]
+    else:
+        preset = dict(arch)
+        missing = {'embed_dims', 'depth', 'num_heads'} - set(preset)
+        unknown = set(preset) - {'embed_dims', 'depth', 'num_heads',
+                                 'family', *ARCH_DEFAULTS}
+        if missing or unknown:
+            raise ValueError(
+                f'an arch dict needs embed_dims, depth and num_heads and may '
+                f'set {sorted(ARCH_DEFAULTS)}; it lacks {sorted(missing)} '
+                f'and has unknown {sorted(unknown)}')
+    settings = {**ARCH_DEFAULTS, **preset}
+    settings.update(
+        (name, value) for name, value in given.items()
+        if value is not FROM_ARCH)
+    if settings['embed_dims'] % settings['num_heads']:
+        raise ValueError(
+            f"embed_dims {settings['embed_dims']} is not divisible by "
+            f"num_heads {settings['num_heads']}")
+    if settings['depth'] < 1:
+        raise ValueError(f"depth must be positive, got {settings['depth']}")
+    return settings
 
 
 class Block(nn.Module):
@@ -237,13 +119,17 @@ class Block(nn.Module):
         embed_dims (int): channels.
         num_heads (int): heads.
         mlp_ratio (float): MLP hidden size over ``embed_dims``.
-        qkv_bias (str | None): see :class:`Attention`.
+        qkv_bias (str | None): see :class:`~..layers.attention.Attention`.
         drop_path (float): stochastic depth rate of this block.
         norm_cfg (dict): norm layer config.
         layer_scale_init_value (float): initial value of the per-channel
-            residual scales ``gamma_1``/``gamma_2`` (BEiT); 0 disables them.
+            residual scales ``ls1`` / ``ls2``; 0 makes them identities.
         window_size (int): window side; 0 means global attention.
-        decomposed_rel_pos_hw (tuple | None): see :class:`Attention`.
+        decomposed_rel_pos_hw (tuple | None): see
+            :class:`~..layers.attention.Attention`.
+        act_layer (type): the MLP's activation.
+        attn_layer (callable): builds the attention layer (see
+            :func:`~..layers.attention.attention_layer`).
     """
 
     def __init__(self,
@@ -255,199 +141,230 @@ class Block(nn.Module):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  layer_scale_init_value: float = 0.0,
                  window_size: int = 0,
-                 decomposed_rel_pos_hw: Optional[Tuple[int, int]] = None):
+                 decomposed_rel_pos_hw: Optional[Tuple[int, int]] = None,
+                 act_layer: type = nn.GELU,
+                 attn_layer=Attention):
         super().__init__()
         self.window_size = window_size
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = Attention(embed_dims, num_heads, qkv_bias,
-                              decomposed_rel_pos_hw)
+        self.attn = attn_layer(embed_dims, num_heads, qkv_bias=qkv_bias,
+                               decomposed_rel_pos_hw=decomposed_rel_pos_hw)
+        self.ls1 = (LayerScale(embed_dims, layer_scale_init_value)
+                    if layer_scale_init_value else nn.Identity())
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
-        if layer_scale_init_value > 0:
-            self.gamma_1 = nn.Parameter(
-                torch.full((embed_dims, ), float(layer_scale_init_value)))
-            self.gamma_2 = nn.Parameter(
-                torch.full((embed_dims, ), float(layer_scale_init_value)))
-        else:
-            self.gamma_1 = self.gamma_2 = None
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
+                       act_layer=act_layer)
+        self.ls2 = (LayerScale(embed_dims, layer_scale_init_value)
+                    if layer_scale_init_value else nn.Identity())
+        self.register_load_state_dict_pre_hook(_rename_layer_scale)
 
-    def forward(self, x: torch.Tensor, bias, attention) -> torch.Tensor:
-        """Args: x ``(B, H, W, C)``; the bias of this block's attention
-        (see :meth:`Attention.forward`) and the attention backend."""
-        shortcut = x
-        x = self.norm1(x)
-        if self.window_size > 0:
-            H, W = x.shape[1:3]
-            x, padded_hw = window_partition(x, self.window_size)
-        x = self.attn(x, bias, attention)
-        if self.window_size > 0:
-            x = window_unpartition(x, self.window_size, padded_hw, (H, W))
-        if self.gamma_1 is not None:
-            x = self.gamma_1 * x
-        x = shortcut + self.drop_path(x)
-        y = self.mlp(self.norm2(x))
-        if self.gamma_2 is not None:
-            y = self.gamma_2 * y
-        return x + self.drop_path(y)
+    def forward(self, x: torch.Tensor,
+                attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Args: x ``(B, H, W, C)``; the attention's ``attn_mask`` (a
+        shared table's bias, made once per forward pass)."""
+        x = x + self.drop_path(self.ls1(self.attend(self.norm1(x),
+                                                    attn_mask)))
+        return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
+
+    def attend(self, x: torch.Tensor, attn_mask) -> torch.Tensor:
+        """Attention over the whole map, or within each window (padded to a
+        multiple of the window, as ViTDet)."""
+        if not self.window_size:
+            return self.attn(x, attn_mask)
+        H, W = x.shape[1:3]
+        windows, padded_hw = window_partition(x, self.window_size)
+        return window_unpartition(
+            self.attn(windows, attn_mask), self.window_size, padded_hw,
+            (H, W))
+
+
+def _rename_layer_scale(module, state_dict, prefix, *args) -> None:
+    """Detector checkpoints of earlier releases name the layer scales
+    ``gamma_1`` / ``gamma_2`` (BEiT's names); they load into ``ls1`` /
+    ``ls2``."""
+    for old, new in (('gamma_1', 'ls1.gamma'), ('gamma_2', 'ls2.gamma')):
+        if prefix + old in state_dict:
+            state_dict[prefix + new] = state_dict.pop(prefix + old)
 
 
 @MODELS.register_module()
 class PlainViTPyramid(ViTBackboneBase):
     """Plain ViT backbone that outputs the maps after its global blocks.
 
+    Arguments shown with the default ``FROM_ARCH`` take the ``arch``
+    preset's value, else the paper's ViT's (``ARCH_DEFAULTS``).
+
     Args:
-        arch (str | dict): ``'base'``, ``'large'``, ``'huge'`` or a dict
-            with ``embed_dims``, ``depth`` and ``num_heads``.
+        arch (str | dict): ``'base'``, ``'large'``, ``'huge'``, a published
+            family's preset such as ``'dinov2-b14'``, ``'clip-b16'`` or
+            ``'sam-l16'`` (see :mod:`.vit_presets`), or a dict with
+            ``embed_dims``, ``depth`` and ``num_heads`` (and optionally any
+            arch-settable argument).
         img_size (int): input size the model is built for (1024); sets the
-            grid of the global relative-position table. Other input sizes
-            work: position embeddings and tables are resized on the fly.
+            grids of the global relative positions. Other input sizes work:
+            position embeddings and tables are resized on the fly.
         patch_size (int): patch side (16).
         in_channels (int): image channels.
         pretrain_img_size (int): image size of pre-training; the absolute
-            position embedding is stored at this grid (plus a cls slot).
+            position embedding is stored at its grid (plus a cls slot).
         use_abs_pos (bool): add the absolute position embedding.
         window_size (int): side of the attention windows (14).
         global_attn_indexes (sequence[int] | None): blocks with global
-            attention; default the last block of each quarter of the depth.
+            attention; None: the last block of each quarter of the depth.
         out_indices (sequence[int] | None): blocks whose outputs are
             returned; default ``global_attn_indexes``.
         rel_pos (str | None): ``'table'`` (one BEiT table shared by the
             windowed blocks, one by the global blocks), ``'decomposed'``
-            (ViTDet, per block) or None.
+            (ViTDet, SAM: per block) or None.
         qkv_bias (str | None): ``'qkv'``, ``'qv'`` (BEiT) or None.
-        layer_scale_init_value (float): BEiT layer scale init (0.1); 0 off.
+        layer_scale_init_value (float): layer scale init; 0 off.
         drop_path_rate (float): stochastic depth, linear over the depth.
         mlp_ratio (float): MLP hidden size over the width.
-        norm_cfg (dict): norm layer of the blocks.
+        act_layer (str): the MLP's activation: ``'gelu'``, ``'gelu_tanh'``
+            (SigLIP) or ``'quick_gelu'`` (OpenAI CLIP).
+        norm_cfg (dict): norm layer of the blocks (and of ``norm_pre``).
+        pre_norm (bool): a norm after the embeddings, before the blocks
+            (CLIP's ``ln_pre``).
+        patch_bias (bool): a bias in the patch projection (CLIP has none).
+        reg_tokens (int): register tokens of the pre-trained model (DINOv2
+            with registers); like its cls token they are dropped, and a
+            checkpoint with another number is refused.
         with_cp (bool): activation checkpointing of every block.
-        attn_backend (str | dict): ``'auto'``, ``'sdpa'`` or
-            ``'cpu_fused'`` (see :func:`attention_backend`).
+        attn_backend (str | dict): the attention layer: ``'auto'`` (the
+            fused CPU kernel on CPU tensors in float32 or bfloat16,
+            PyTorch's SDPA otherwise), ``'sdpa'``, ``'cpu_fused'``, or
+            ``dict(type=..., **options)`` (see
+            :func:`~..layers.attention.attention_layer`).
         init_cfg (dict | None): None for the random init of the scratch
             baseline, or ``dict(type='Pretrained', checkpoint=...)`` with a
-            published checkpoint (MAE, DeiT/timm, MoCo v3, BEiT, mmpretrain)
-            or a converted one, and optionally ``format`` (``'auto'``),
-            ``abs_pos_init`` and ``rel_pos_init`` (see
+            published checkpoint or a converted one, and optionally
+            ``format`` (``'auto'``), ``abs_pos_init``, ``rel_pos_init`` and
+            ``resample_patch_embed`` (see
             :func:`mmdet_vit_transfer.checkpoints.load_pretrained`).
     """
 
-    EMBEDDING_NAMES = ('patch_embed.', 'pos_embed')
+    EMBEDDING_NAMES = ('patch_embed.', 'pos_embed', 'norm_pre.')
     ABS_POS_NAME = 'pos_embed'
 
     def __init__(self,
                  arch: Union[str, dict] = 'base',
                  img_size: int = 1024,
-                 patch_size: int = 16,
+                 patch_size: int = FROM_ARCH,
                  in_channels: int = 3,
-                 pretrain_img_size: int = 224,
-                 use_abs_pos: bool = True,
-                 window_size: int = 14,
-                 global_attn_indexes: Optional[Sequence[int]] = None,
+                 pretrain_img_size: int = FROM_ARCH,
+                 use_abs_pos: bool = FROM_ARCH,
+                 window_size: int = FROM_ARCH,
+                 global_attn_indexes: Optional[Sequence[int]] = FROM_ARCH,
                  out_indices: Optional[Sequence[int]] = None,
-                 rel_pos: Optional[str] = 'table',
-                 qkv_bias: Optional[str] = 'qkv',
-                 layer_scale_init_value: float = 0.0,
+                 rel_pos: Optional[str] = FROM_ARCH,
+                 qkv_bias: Optional[str] = FROM_ARCH,
+                 layer_scale_init_value: float = FROM_ARCH,
                  drop_path_rate: float = 0.0,
-                 mlp_ratio: float = 4.0,
-                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 mlp_ratio: float = FROM_ARCH,
+                 act_layer: str = FROM_ARCH,
+                 norm_cfg: dict = FROM_ARCH,
+                 pre_norm: bool = FROM_ARCH,
+                 patch_bias: bool = FROM_ARCH,
+                 reg_tokens: int = FROM_ARCH,
                  with_cp: bool = False,
                  attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        arch = self._resolve_arch(arch)
+        arch = arch_settings(arch, dict(
+            patch_size=patch_size, pretrain_img_size=pretrain_img_size,
+            use_abs_pos=use_abs_pos, window_size=window_size,
+            global_attn_indexes=global_attn_indexes, rel_pos=rel_pos,
+            qkv_bias=qkv_bias, layer_scale_init_value=layer_scale_init_value,
+            mlp_ratio=mlp_ratio, act_layer=act_layer, norm_cfg=norm_cfg,
+            pre_norm=pre_norm, patch_bias=patch_bias, reg_tokens=reg_tokens))
+        self.family = arch.get('family')
         self.embed_dims = arch['embed_dims']
         self.depth = arch['depth']
         self.num_heads = arch['num_heads']
-        check_rel_pos(rel_pos)
-        if qkv_bias not in QKV_BIAS_MODES:
-            raise ValueError(f'qkv_bias must be one of {QKV_BIAS_MODES}, '
-                             f'got {qkv_bias!r}')
-        for name, value in dict(
-                img_size=img_size,
-                patch_size=patch_size,
-                pretrain_img_size=pretrain_img_size).items():
-            if value < 1:
-                raise ValueError(f'{name} must be positive, got {value}')
-        if window_size < 0:
-            raise ValueError(f'window_size must be >= 0 (0: all global), '
-                             f'got {window_size}')
-        if not 0 <= drop_path_rate < 1:
-            raise ValueError(
-                f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
-
-        if global_attn_indexes is None:
-            quarter = self.depth // 4
-            global_attn_indexes = [quarter * (i + 1) - 1 for i in range(4)]
+        self.patch_size = arch['patch_size']
+        self.window_size = arch['window_size']
+        self.rel_pos = arch['rel_pos']
+        self.act_layer = arch['act_layer']
+        self.reg_tokens = arch['reg_tokens']
+        self.with_cp = with_cp
+        self._check(img_size, arch, drop_path_rate)
         self.global_attn_indexes = self._check_indexes(
-            'global_attn_indexes', global_attn_indexes)
+            'global_attn_indexes', arch['global_attn_indexes'] if
+            arch['global_attn_indexes'] is not None else
+            [self.depth // 4 * (i + 1) - 1 for i in range(4)])
         self.out_indices = self._check_indexes(
             'out_indices', self.global_attn_indexes
             if out_indices is None else out_indices)
         if not self.out_indices:
             raise ValueError('out_indices must name at least one block')
+        self.grid_hw = (img_size // self.patch_size, ) * 2
+        pretrain_grid = arch['pretrain_img_size'] // self.patch_size
 
-        self.patch_size = patch_size
-        self.window_size = window_size
-        self.rel_pos = rel_pos
-        self.with_cp = with_cp
-        parse_attn_backend(attn_backend)
-        self.attn_backend = attn_backend
-        grid = img_size // patch_size
-        self.grid_hw = (grid, grid)
-        pretrain_grid = pretrain_img_size // patch_size
-
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(
-            in_channels, self.embed_dims, patch_size, stride=patch_size)
-        # Stored at the pre-training grid with a cls slot, like the
-        # checkpoints it comes from; resized to the input grid on the fly.
+        self.patch_embed = PatchEmbed(
+            None, self.patch_size, in_channels, self.embed_dims,
+            output_fmt='NHWC', bias=arch['patch_bias'])
+        # Stored at the pre-training grid with a cls slot (never read); any
+        # published layout is fitted to it on load (see the base class).
         self.pos_embed = nn.Parameter(
-            torch.zeros(1, 1 + pretrain_grid**2,
-                        self.embed_dims)) if use_abs_pos else None
+            torch.zeros(1, 1 + pretrain_grid**2, self.embed_dims)
+        ) if arch['use_abs_pos'] else None
+        self.norm_pre = (build_norm_layer(arch['norm_cfg'], self.embed_dims)[1]
+                         if arch['pre_norm'] else nn.Identity())
 
         windowed = [
-            i not in self.global_attn_indexes and window_size > 0
+            i not in self.global_attn_indexes and self.window_size > 0
             for i in range(self.depth)
         ]
-        if rel_pos == 'table':
-            self.rel_pos_window = RelativePositionTable(
-                (window_size, window_size),
-                self.num_heads) if any(windowed) else None
-            self.rel_pos_global = RelativePositionTable(
-                self.grid_hw,
-                self.num_heads) if not all(windowed) else None
+        tables = self.rel_pos == 'table'
+        self.rel_pos_window = RelativePositionTable(
+            (self.window_size, ) * 2,
+            self.num_heads) if tables and any(windowed) else None
+        self.rel_pos_global = RelativePositionTable(
+            self.grid_hw, self.num_heads) if tables and not all(windowed) \
+            else None
 
-        dpr = [
-            drop_path_rate * i / max(self.depth - 1, 1)
-            for i in range(self.depth)
-        ]
+        attn_layer = attention_layer(attn_backend)
         self.blocks = nn.ModuleList()
         for i in range(self.depth):
-            attn_hw = (window_size, window_size) if windowed[i] else self.grid_hw
+            attn_hw = ((self.window_size, ) * 2
+                       if windowed[i] else self.grid_hw)
             self.blocks.append(
                 Block(
                     self.embed_dims,
                     self.num_heads,
-                    mlp_ratio=mlp_ratio,
-                    qkv_bias=qkv_bias,
-                    drop_path=dpr[i],
-                    norm_cfg=norm_cfg,
-                    layer_scale_init_value=layer_scale_init_value,
-                    window_size=window_size if windowed[i] else 0,
+                    mlp_ratio=arch['mlp_ratio'],
+                    qkv_bias=arch['qkv_bias'],
+                    drop_path=drop_path_rate * i / max(self.depth - 1, 1),
+                    norm_cfg=arch['norm_cfg'],
+                    layer_scale_init_value=arch['layer_scale_init_value'],
+                    window_size=self.window_size if windowed[i] else 0,
                     decomposed_rel_pos_hw=attn_hw
-                    if rel_pos == 'decomposed' else None))
+                    if self.rel_pos == 'decomposed' else None,
+                    act_layer=get_act_layer(self.act_layer),
+                    attn_layer=attn_layer))
 
-    @staticmethod
-    def _resolve_arch(arch: Union[str, dict]) -> Dict[str, int]:
-        arch = resolve_arch(arch, ARCH_SETTINGS,
-                            ('embed_dims', 'depth', 'num_heads'))
-        if arch['embed_dims'] % arch['num_heads']:
+    def _check(self, img_size: int, arch: dict,
+               drop_path_rate: float) -> None:
+        check_rel_pos(arch['rel_pos'])
+        for name, value in dict(
+                img_size=img_size,
+                patch_size=arch['patch_size'],
+                pretrain_img_size=arch['pretrain_img_size']).items():
+            if value < 1:
+                raise ValueError(f'{name} must be positive, got {value}')
+        if arch['window_size'] < 0:
+            raise ValueError(f'window_size must be >= 0 (0: all global), '
+                             f"got {arch['window_size']}")
+        if not 0 <= drop_path_rate < 1:
             raise ValueError(
-                f"embed_dims {arch['embed_dims']} is not divisible by "
-                f"num_heads {arch['num_heads']}")
-        if arch['depth'] < 1:
-            raise ValueError(f"depth must be positive, got {arch['depth']}")
-        return arch
+                f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
+        if arch['act_layer'] not in ACTIVATIONS:
+            raise ValueError(f'act_layer must be one of {ACTIVATIONS}, '
+                             f"got {arch['act_layer']!r}")
+        if arch['reg_tokens'] < 0:
+            raise ValueError(f"reg_tokens must be >= 0, got "
+                             f"{arch['reg_tokens']}")
 
     def _check_indexes(self, name: str, indexes: Sequence[int]) -> List[int]:
         indexes = sorted(int(i) for i in indexes)
@@ -466,38 +383,45 @@ class PlainViTPyramid(ViTBackboneBase):
         super().random_init()
         proj = self.patch_embed.proj
         nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
-        nn.init.zeros_(proj.bias)
+        if proj.bias is not None:
+            nn.init.zeros_(proj.bias)
         for i, block in enumerate(self.blocks, start=1):
             block.attn.proj.weight.data.div_(math.sqrt(2.0 * i))
             block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * i))
 
     def checkpoint_filter(self, state: dict, report, **options) -> dict:
         """Fit a converted ViT checkpoint to this model (see
-        :func:`.checkpoint_filters.filter_plain_vit_state`)."""
+        :func:`.plain_vit_checkpoint.filter_plain_vit_state`)."""
         return filter_plain_vit_state(state, self, report, **options)
 
+    def table_biases(self, hw: Tuple[int, int],
+                     x: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        """The ``attn_mask`` of the windowed and of the global blocks from
+        the shared tables (None without), made once per forward pass for
+        inputs like ``x`` on grid ``hw``."""
+        # Every block's attention is the same layer: any makes the biases.
+        attn = self.blocks[0].attn
+        window = global_ = None
+        if self.rel_pos_window is not None:
+            window = attn.table_bias(
+                self.rel_pos_window((self.window_size, ) * 2), x)
+        if self.rel_pos_global is not None:
+            global_ = attn.table_bias(self.rel_pos_global(hw), x)
+        return window, global_
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/16, W/16)``
+        """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/p, W/p)``
         maps, one per entry of ``out_indices``."""
-        x = self.patch_embed.proj(x).permute(0, 2, 3, 1)  # (B, h, w, C)
+        x = self.patch_embed(x)  # (B, h, w, C)
         hw = tuple(x.shape[1:3])
         if self.pos_embed is not None:
             x = x + resize_abs_pos_embed(self.pos_embed, hw)
-
-        attention = attention_backend(self.attn_backend, x)
-        window_bias = global_bias = None
-        if self.rel_pos == 'table':
-            # Made once per forward and shared by every block of its kind.
-            if self.rel_pos_window is not None:
-                window_bias = self.rel_pos_window(
-                    (self.window_size, self.window_size), attention)
-            if self.rel_pos_global is not None:
-                global_bias = self.rel_pos_global(hw, attention)
-
+        x = self.norm_pre(x)
+        window_bias, global_bias = self.table_biases(hw, x)
         outs = []
         for i, block in enumerate(self.blocks):
-            bias = window_bias if block.window_size > 0 else global_bias
-            x = self.run_block(block, x, bias, attention)
+            bias = window_bias if block.window_size else global_bias
+            x = self.run_block(block, x, bias)
             if i in self.out_indices:
                 outs.append(x.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)

@@ -5,7 +5,7 @@ additive bias, fused on the CPU.
 whenever ``attn_mask`` requires grad, which a learnable relative-position
 bias always does: every block then stores its full ``(B, heads, N, N)``
 probabilities for the backward pass (800 MB per global block of ViT-B at
-1024 px) and runs several extra passes over them. :class:`CPUFusedAttention`
+1024 px) and runs several extra passes over them. :class:`CPUFusedKernel`
 keeps the fused CPU kernel for the forward pass and stores only its output
 and row log-sum-exp; the backward pass recomputes the probabilities a few
 heads at a time, as flash attention does, and also returns the gradient of
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ...utils.cpu import has_native_bfloat16
+from .attention import ATTENTION_LAYERS, Attention
 
 #: Elements of one block of recomputed scores or of bias rows (64 MB in
 #: float32); a larger bias is kept as its offset grid.
@@ -244,7 +245,7 @@ def _attention_backward(saved, grad_out, scale, start_scores, take_scores,
             of images and heads.
         take_scores (callable): ``take_scores(block, grad_scores)`` takes
             the block's scores' gradient (the bias's), in the same tensor.
-        knobs (CPUFusedAttention): block size and bfloat16 products.
+        knobs (CPUFusedKernel): block size and bfloat16 products.
 
     Returns:
         tuple: the gradients of ``q``, ``k`` and ``v``.
@@ -416,9 +417,9 @@ class _GridBiasedAttention(torch.autograd.Function):
                 None)
 
 
-class CPUFusedAttention:
-    """The CPU attention backend: :meth:`table_bias` makes a relative
-    table's bias (once per forward), calling the object attends.
+class CPUFusedKernel:
+    """The fused CPU kernel: :meth:`table_bias` makes a relative table's
+    bias (once per forward), calling the object attends.
 
     Args:
         block_elements (int): elements of one block of recomputed scores or
@@ -495,3 +496,55 @@ class CPUFusedAttention:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                                   scale=scale)
         return _BiasedAttention.apply(q, k, v, bias, scale, self)
+
+
+class CPUFusedAttention(Attention):
+    """:class:`~.attention.Attention` with the fused CPU kernel
+    (``attn_backend='cpu_fused'``, and ``'auto'``).
+
+    Args:
+        *args, **kwargs: those of :class:`~.attention.Attention`.
+        block_elements (int), min_queries_per_call (int),
+        native_bfloat16 (bool | None): the kernel's knobs (see
+            :class:`CPUFusedKernel`).
+        strict (bool): fail on inputs the kernel does not take (other
+            devices and dtypes) instead of attending with SDPA
+            (``attn_backend='auto'`` is not strict).
+    """
+
+    def __init__(self,
+                 *args,
+                 block_elements: int = BLOCK_ELEMENTS,
+                 min_queries_per_call: int = MIN_QUERIES_PER_CALL,
+                 native_bfloat16: Optional[bool] = None,
+                 strict: bool = True,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kernel = CPUFusedKernel(block_elements, min_queries_per_call,
+                                     native_bfloat16)
+        self.strict = strict
+
+    def _runs_on(self, x: torch.Tensor) -> bool:
+        if supports(x):
+            return True
+        if self.strict:
+            raise ValueError(f"attn_backend='cpu_fused' runs on CPU tensors "
+                             f'in float32 or bfloat16, got {x.dtype} on '
+                             f"{x.device}: use 'sdpa' or 'auto'")
+        return False
+
+    def attend(self, q, k, v, attn_mask):
+        if self._runs_on(q):
+            return self.kernel(q, k, v, attn_mask)
+        return super().attend(q, k, v, attn_mask)
+
+    def table_bias(self, grid, like):
+        """Whole, or kept as its offset grid when large (see
+        :meth:`CPUFusedKernel.table_bias`); SDPA's where the kernel does not
+        run."""
+        if self._runs_on(like):
+            return self.kernel.table_bias(grid)
+        return super().table_bias(grid, like)
+
+
+ATTENTION_LAYERS['cpu_fused'] = CPUFusedAttention

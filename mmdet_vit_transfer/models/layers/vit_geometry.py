@@ -100,6 +100,67 @@ def resize_abs_pos_embed(pos_embed: torch.Tensor, hw: Tuple[int, int],
     return grid.permute(0, 2, 3, 1)
 
 
+def abs_pos_embed_grid(pos_embed: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The square grid and the leading token slots of an absolute position
+    embedding in any published layout.
+
+    Args:
+        pos_embed (Tensor): ``(1, H, W, C)`` (SAM), ``(1, E + S*S, C)``
+            (timm, DINOv2, DeiT III, MAE: ``E`` = 0-2 slots for cls and
+            distillation tokens) or ``(E + S*S, C)`` (CLIP).
+
+    Returns:
+        tuple: the grid ``(1, H, W, C)`` and the slots ``(1, E, C)``.
+    """
+    if pos_embed.dim() == 4:
+        return pos_embed, pos_embed.new_zeros(1, 0, pos_embed.shape[-1])
+    flat = pos_embed.unsqueeze(0) if pos_embed.dim() == 2 else pos_embed
+    n = flat.shape[1] if flat.dim() == 3 and flat.shape[0] == 1 else 0
+    extra = next((e for e in range(min(n, 3))
+                  if math.isqrt(n - e)**2 == n - e and n > e), None)
+    if extra is None:
+        raise ValueError(
+            f'a position embedding of shape {tuple(pos_embed.shape)} is not '
+            f'a square grid after 0-2 token slots ((1, E + S*S, C), '
+            f'(E + S*S, C)) nor a (1, H, W, C) map')
+    side = math.isqrt(n - extra)
+    return (flat[:, extra:].reshape(1, side, side, -1), flat[:, :extra])
+
+
+def fit_abs_pos_embed(pos_embed: torch.Tensor,
+                      shape: Tuple[int, ...]) -> torch.Tensor:
+    """An absolute position embedding in any published layout (see
+    :func:`abs_pos_embed_grid`), fitted to a model's stored shape.
+
+    Args:
+        pos_embed (Tensor): the embedding as published.
+        shape (tuple): the model's ``(1, slots + T*T, C)``, with one slot
+            (the ViT's cls slot, never read) or none (iTPN).
+
+    Returns:
+        Tensor: of ``shape``; the grid resized bicubically, the slot taken
+        from the embedding's first one, or zero.
+    """
+    grid, extra = abs_pos_embed_grid(pos_embed)
+    if grid.shape[1] != grid.shape[2] or grid.shape[-1] != shape[-1]:
+        raise ValueError(
+            f'a position embedding grid of {grid.shape[1]}x{grid.shape[2]} '
+            f'with {grid.shape[-1]} channels does not fit a model storing '
+            f'a square grid of {shape[-1]} channels')
+    slots = 0 if math.isqrt(shape[1])**2 == shape[1] else 1
+    side = math.isqrt(shape[1] - slots)
+    # (1, H, W, C) -> (1, T, T, C) -> (1, T*T, C)
+    fitted = resize_abs_pos_embed(
+        grid.reshape(1, -1, grid.shape[-1]), (side, side),
+        num_extra_tokens=0).reshape(1, side * side, -1)
+    if slots:
+        slot = extra[:, :1] if extra.shape[1] else fitted.new_zeros(
+            1, 1, fitted.shape[-1])
+        fitted = torch.cat([slot, fitted], dim=1)
+    return fitted
+
+
 def relative_table_size(hw: Tuple[int, int],
                         num_cls_rows: int = NUM_CLS_RELATIVE_ENTRIES) -> int:
     """Rows of a relative-position table for grid ``hw``: one per 2-D offset,

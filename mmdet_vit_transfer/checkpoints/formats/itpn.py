@@ -20,14 +20,11 @@ Three layouts hold the same network:
   for ``absolute_pos_embed``) and the pyramid under ``neck.``.
 
 The names of the official layout are the model's, so the tables only drop
-and, for mmpretrain, strip prefixes. Importing this module registers the
-formats in :data:`.formats.FORMATS` and their detection in
-:func:`.formats.detect_format`.
+and, for mmpretrain, strip prefixes.
 """
 import re
-from typing import List, Optional
 
-from .formats import EXTRA_FORMAT_DETECTORS, FORMATS, SourceFormat
+from .registry import SourceFormat, has_key, is_hivit, register_format
 
 #: Keys of the integral pyramid (model names).
 PYRAMID_KEY = re.compile(
@@ -36,21 +33,30 @@ PYRAMID_KEY = re.compile(
 _BUFFERS = ((r'relative_position_index$',
              'relative position index (a buffer the model rebuilds)'), )
 _CLASSIFIER = ((r'^(fc_norm|head)\.', 'classification head'), )
-_PATCH_MERGE = re.compile(r'^(backbone\.)?blocks\.\d+\.reduction\.weight$')
-_CLIP_CLUES = re.compile(
-    r'^(lm_head|lm_cls_head|norm_cls|cls_pt_layers)\.|gamma_[12]$|'
-    r'\.relative_position_bias_table$')
+_CLIP_CLUES = (r'^(lm_head|lm_cls_head|norm_cls|cls_pt_layers)\.|gamma_[12]$|'
+               r'\.relative_position_bias_table$')
+
+
+def _official(state) -> bool:
+    return is_hivit(state) and not has_key(state, r'^backbone\.')
+
+
+def _clip_supervised(state) -> bool:
+    return has_key(state, _CLIP_CLUES)
+
 
 ITPN_FORMATS = {
     'itpn_pixel': SourceFormat(
         'itpn_pixel',
         'official iTPN, pixel pre-training: encoder, pyramid, pixel decoder',
+        detect=lambda state: _official(state) and not _clip_supervised(state),
         drops=((r'^mask_token$', 'mask token'),
                (r'^decoder_', 'pixel decoder'), *_CLASSIFIER, *_BUFFERS)),
     'itpn_clip': SourceFormat(
         'itpn_clip',
         'official iTPN, CLIP-supervised pre-training: encoder with layer '
         'scale and relative tables, pyramid, CLIP heads',
+        detect=lambda state: _official(state) and _clip_supervised(state),
         drops=((r'^mask_token$', 'mask token'),
                (r'^decoder_embed\.', 'feature decoder (pyramid levels -> '
                 'CLIP target)'),
@@ -63,6 +69,8 @@ ITPN_FORMATS = {
         'itpn_mmpretrain',
         'mmpretrain iTPN: iTPNHiViT backbone and the pyramid of its '
         'iTPNPretrainDecoder neck',
+        detect=lambda state: is_hivit(state) and has_key(
+            state, r'^backbone\.'),
         backbone_prefix=(r'backbone\.|neck\.(?=(align_dim_|split_|block_|'
                          r'fpn_modules\.))'),
         outside_drops=(
@@ -74,19 +82,5 @@ ITPN_FORMATS = {
         drops=((r'^mask_token$', 'mask token'), *_BUFFERS),
         renames=((r'^pos_embed$', 'absolute_pos_embed'), )),
 }
-
-
-def detect_itpn_format(keys: List[str]) -> Optional[str]:
-    """Name of the iTPN format of a checkpoint with ``keys``, or None when
-    it holds no HiViT (no patch merge ``blocks.<i>.reduction``)."""
-    if not any(_PATCH_MERGE.match(key) for key in keys):
-        return None
-    if any(key.startswith('backbone.') for key in keys):
-        return 'itpn_mmpretrain'
-    if any(_CLIP_CLUES.search(key) for key in keys):
-        return 'itpn_clip'
-    return 'itpn_pixel'
-
-
-FORMATS.update(ITPN_FORMATS)
-EXTRA_FORMAT_DETECTORS.append(detect_itpn_format)
+for _fmt in ITPN_FORMATS.values():
+    register_format(_fmt)
