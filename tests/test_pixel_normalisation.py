@@ -23,6 +23,13 @@ INIT_OF_PREFIX = (
     ('beit_', 'beit'),
     ('mae_', 'mae'),
     ('itpn_', 'itpn'),
+    ('dinov2/', 'dinov2'),
+    ('dinov2_reg/', 'dinov2'),
+    ('deit3/', 'deit3'),
+    ('beitv2/', 'beitv2'),
+    ('clip/', 'clip'),
+    ('siglip/', 'siglip'),
+    ('sam/', 'sam'),
 )
 
 

@@ -1,8 +1,10 @@
 # Mask R-CNN with a plain ViT-B backbone (paper section 2): windowed
-# attention with four global blocks, shared relative-position tables, the
-# four resolution adapters, FPN with BN, RPN with 2 convs, 4conv1fc box head
-# and 4-conv mask head with BN. SampleSyncBN is plain BN in one process and
-# syncs statistics weighted by sample count across processes.
+# attention (14x14) with four global blocks, shared relative-position tables,
+# a position embedding stored at 224 px (the backbone's defaults, which a
+# family's `arch` preset may change), the four resolution adapters, FPN with
+# BN, RPN with 2 convs, 4conv1fc box head and 4-conv mask head with BN.
+# SampleSyncBN is plain BN in one process and syncs statistics weighted by
+# sample count across processes.
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 
 custom_imports = dict(
@@ -20,10 +22,6 @@ model = dict(
         type='PlainViTPyramid',
         arch='base',
         img_size=1024,
-        pretrain_img_size=224,
-        window_size=14,
-        rel_pos='table',
-        qkv_bias='qkv',
         drop_path_rate=0.1),
     neck=[
         dict(type='ViTSimpleAdapterNeck', in_channels=embed_dims),

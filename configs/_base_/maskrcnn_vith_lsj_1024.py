@@ -1,0 +1,8 @@
+# The paper's setting for ViT-H: Mask R-CNN with the plain ViT, COCO with
+# large-scale jitter at 1024, AdamW with warmup + cosine. The experiment
+# configs inherit this file and state their init, lr, wd, drop path, epochs.
+_base_ = [
+    './models/mask_rcnn_plain_vit_h.py',
+    './datasets/coco_instance_lsj_1024.py',
+    './schedules/lsj_adamw_cosine.py', './default_runtime.py'
+]

@@ -1,0 +1,5 @@
+# DeiT III ViT-B init, 50 epochs: the 100-epoch experiment with a shorter
+# schedule.
+_base_ = './deit3_vitb_maskrcnn_100e.py'
+
+train_cfg = dict(max_epochs=50)
