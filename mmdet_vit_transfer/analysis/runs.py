@@ -17,9 +17,10 @@ from mmengine.config import Config
 
 from ..utils.run_results import last_coco_metrics
 
-#: ``{init}_vit{size}_maskrcnn_{epochs}e``, e.g. ``beit_vitl_maskrcnn_100e``.
-RUN_NAME = re.compile(
-    r'^(?P<init>[a-z0-9]+)_vit(?P<size>[a-z]+)_maskrcnn_(?P<epochs>\d+)e$')
+#: ``{init}_vit{size}_maskrcnn_{epochs}e``, e.g. ``beit_vitl_maskrcnn_100e``
+#: or ``dinov2_reg4_vitb_maskrcnn_100e``.
+RUN_NAME = re.compile(r'^(?P<init>[a-z0-9]+(?:_[a-z0-9]+)*?)_vit'
+                      r'(?P<size>[a-z]+)_maskrcnn_(?P<epochs>\d+)e$')
 #: Order of the paper's tables; other initialisations follow, sorted.
 INIT_ORDER = ('random', 'supervised', 'mocov3', 'beit', 'mae')
 #: Model sizes from small to large; others follow, sorted.

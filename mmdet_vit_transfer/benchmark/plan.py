@@ -8,7 +8,8 @@ direct detection pre-training entry, a config ``X_stage2.py`` beside an
 stage 2 (``X``), which starts from the handed-off file.
 
 The paper's grid is selected by name, ``{init}_vit{size}_maskrcnn_
-{epochs}e.py`` in a config folder (the package's ``configs`` by default), or
+{epochs}e.py`` in a config folder (the package's ``configs`` by default),
+and so are the families' runs (``configs/dinov2/``...; by their init), or
 given as a list of config files (iTPN, direct pre-training, anything).
 """
 from dataclasses import dataclass
@@ -118,21 +119,29 @@ def grid_configs(config_dir: Union[str, Path] = CONFIG_ROOT,
                  inits: Optional[Sequence[str]] = None,
                  sizes: Optional[Sequence[str]] = None,
                  schedules: Optional[Sequence[str]] = None) -> List[Path]:
-    """The grid configs ``{init}_vit{size}_maskrcnn_{epochs}e.py`` of
-    ``config_dir`` in the selected slice (None: every value), in the
-    paper's table order.
+    """The grid configs ``{init}_vit{size}_maskrcnn_{epochs}e.py`` in the
+    selected slice (None: every value), in the paper's table order, the
+    families after it.
+
+    The paper's grid is the configs in ``config_dir`` itself; a family's
+    (``configs/dinov2/``...) are in a folder of it and run when their init
+    is named.
 
     Raises:
         UserInputError: a selected init, size or schedule has no config
             (the message lists what there is), or the slice is empty.
     """
     config_dir = Path(config_dir)
-    found = {}
-    for path in config_dir.glob('*_vit*_maskrcnn_*e.py'):
+    found, paper = {}, set()
+    for path in (*config_dir.glob('*_vit*_maskrcnn_*e.py'),
+                 *config_dir.glob('*/*_vit*_maskrcnn_*e.py')):
         try:
-            found[parse_run_name(path.name)] = path
+            key = parse_run_name(path.name)
         except ValueError:
             continue
+        found[key] = path
+        if path.parent == config_dir:
+            paper.add(key[0])
     wanted = dict(init=inits, size=sizes,
                   epochs=[_schedule(s) for s in schedules or []] or None)
     selected = {
@@ -140,6 +149,7 @@ def grid_configs(config_dir: Union[str, Path] = CONFIG_ROOT,
         for key, path in found.items()
         if all(values is None or value in values
                for value, values in zip(key, wanted.values()))
+        and (inits is not None or key[0] in paper)
     }
     for axis, (field, values) in enumerate(wanted.items()):
         missing = [v for v in values or []

@@ -56,6 +56,8 @@ def grid(tmp_path):
 def test_run_names():
     assert parse_run_name('mae_vitb_maskrcnn_25e.py') == ('mae', 'b', 25)
     assert parse_run_name('mocov3_vitl_maskrcnn_100e') == ('mocov3', 'l', 100)
+    assert parse_run_name('dinov2_reg4_vitb_maskrcnn_100e.py') == (
+        'dinov2_reg4', 'b', 100)
     assert parse_run_name('direct_vittiny_maskrcnn_4e') == ('direct', 'tiny',
                                                             4)
     with pytest.raises(ValueError, match=r"'toy_vit_tiny_maskrcnn' is not a "

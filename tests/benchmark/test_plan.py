@@ -20,6 +20,14 @@ def test_the_whole_grid_is_thirty_runs_in_table_order():
     assert configs[-1].name == 'mae_vitl_maskrcnn_100e.py'
 
 
+def test_a_family_runs_when_its_init_is_named():
+    configs = grid_configs(inits=['dinov2', 'mae'], sizes=['b'],
+                           schedules=['100e'])
+    assert names(configs) == ['mae_vitb_maskrcnn_100e',
+                              'dinov2_vitb_maskrcnn_100e']
+    assert configs[1].parent.name == 'dinov2'
+
+
 def test_a_slice_by_init_size_and_schedule():
     configs = grid_configs(inits=['mae', 'beit'], sizes=['b'],
                            schedules=['25e', '50'])
@@ -30,8 +38,9 @@ def test_a_slice_by_init_size_and_schedule():
 
 def test_a_value_outside_the_grid_is_named_with_what_there_is():
     with pytest.raises(UserInputError,
-                       match=r"for init \['moco'\]; "
-                       r'inits there: beit, mae, mocov3, random, supervised'):
+                       match=r"for init \['moco'\]; inits there: beit, "
+                       r'beitv2, clip, deit3, dinov2, dinov2_reg4, mae, '
+                       r'mocov3, random, sam, siglip, supervised'):
         grid_configs(inits=['moco'])
     # Random init was never run at 25 epochs.
     with pytest.raises(UserInputError, match=r"for init \['random'\], "
