@@ -5,6 +5,7 @@ Example::
 
     python tools/convert_checkpoint.py mae_pretrain_vit_base.pth \
         checkpoints/mae_vitb.pth --format auto
+    python tools/convert_checkpoint.py ViT-B-16.pt checkpoints/clip_vitb16.pth
 
 Writes ``{'state_dict': ...}`` with the backbone keys only (no prefix) and
 prints the detected format and what was dropped. Loading either file, the
@@ -20,8 +21,10 @@ from mmdet_vit_transfer.checkpoints import FORMATS, convert_file
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Convert a published ViT checkpoint (MAE, DeiT/timm, '
-        'MoCo v3, BEiT, mmpretrain zoo) for PlainViTPyramid, or an iTPN '
-        'checkpoint (official pixel / CLIP, mmpretrain) for ITPNHiViT.')
+        'MoCo v3, BEiT, mmpretrain zoo, DINOv2, DeiT III, BEiT v2, CLIP, '
+        'SigLIP, SAM; pickles, .safetensors or TorchScript) for '
+        'PlainViTPyramid, or an iTPN checkpoint (official pixel / CLIP, '
+        'mmpretrain) for ITPNHiViT.')
     parser.add_argument('src', help='published checkpoint (file or URL)')
     parser.add_argument('dst', help='converted checkpoint to write')
     parser.add_argument('--format', default='auto',
