@@ -30,6 +30,8 @@ INIT_OF_PREFIX = (
     ('clip/', 'clip'),
     ('siglip/', 'siglip'),
     ('sam/', 'sam'),
+    ('eva02/', 'eva02'),
+    ('dinov3/', 'dinov3'),
 )
 
 

@@ -46,6 +46,14 @@ _UNEXPECTED_HINTS = (
      'model with pre_norm=True)'),
     ('patch_embed.proj.bias', ' (a patch projection with bias: build the '
      'model with patch_bias=True)'),
+    ('.mlp.fc1_g.', " (a SwiGLU MLP: build the model with mlp_layer="
+     "'swiglu')"),
+    ('.mlp.norm.', ' (a norm inside the SwiGLU MLP, EVA-02\'s ffn_ln: build '
+     'the model with mlp_norm=True)'),
+    ('.attn.norm.', ' (a norm of the attention output: build the model '
+     'with attn_norm=True)'),
+    ('.mlp.fc1.', " (a two-layer MLP: build the model with mlp_layer='mlp'"
+     " or, packed SwiGLU, 'swiglu_packed')"),
 )
 #: init_cfg keys of earlier versions and their names now.
 _RENAMED_OPTIONS = {'abs_pos': 'abs_pos_init', 'rel_pos': 'rel_pos_init'}

@@ -35,11 +35,14 @@ class LoadReport:
         notes (list): other choices made on the way.
         act_layer (str | None): the MLP activation the format's files were
             trained with, where the format records it.
+        rope (str | None): the rotary positions of the format's models,
+            where it has them.
     """
     format: str
     description: str = ''
     detected: bool = False
     act_layer: Optional[str] = None
+    rope: Optional[str] = None
     dropped: Dict[str, List[str]] = field(default_factory=dict)
     loaded: List[str] = field(default_factory=list)
     kept_at_init: Dict[str, List[str]] = field(default_factory=dict)

@@ -281,3 +281,126 @@ def sam_timm_layout(ref) -> dict:
     """timm's ``samvit_*`` names: the encoder's, ``mlp.fc1/fc2``."""
     return {k.replace('mlp.lin', 'mlp.fc'): v.clone()
             for k, v in ref.state_dict().items()}
+
+
+# --- timm's Eva: EVA-02, DINOv3 ---------------------------------------------
+
+def eva02(img_size: int, seed: int = 5) -> nn.Module:
+    """EVA-02 as timm's ``eva02_*_patch14_224`` builds it (separate q/k/v,
+    SwiGLU with its norm, EVA's rotary positions referred to the
+    pre-training grid), tiny."""
+    grid = img_size // 14
+    model = timm.models.eva.Eva(
+        img_size=img_size, patch_size=14, embed_dim=EMBED_DIMS, depth=DEPTH,
+        num_heads=NUM_HEADS, num_classes=10, qkv_fused=False,
+        mlp_ratio=4 * 2 / 3, swiglu_mlp=True, scale_mlp=True,
+        use_rot_pos_emb=True, ref_feat_shape=(grid, grid))
+    return randomize(model, seed)
+
+
+def dinov3(img_size: int, seed: int = 6, swiglu: bool = False) -> nn.Module:
+    """DINOv3 as timm's ``vit_*_patch16_dinov3`` builds it (rotary positions
+    with the base of 100, four storage tokens, layer scale, LN eps 1e-5; S+/
+    L+/H+: SwiGLU), with q / v biases as the hub's models, tiny."""
+    model = timm.models.eva.Eva(
+        img_size=img_size, patch_size=16, embed_dim=EMBED_DIMS, depth=DEPTH,
+        num_heads=NUM_HEADS, num_classes=10, qkv_bias=True, init_values=1e-5,
+        rope_type='dinov3', rope_temperature=100, rope_rotate_half=True,
+        use_rot_pos_emb=True, use_abs_pos_emb=False, num_reg_tokens=4,
+        use_fc_norm=False, swiglu_mlp=swiglu, swiglu_align_to=8 * swiglu,
+        norm_layer=partial(nn.LayerNorm, eps=1e-5))
+    return randomize(model, seed)
+
+
+def eva_features(model, x):
+    """Patch tokens after each block of a timm Eva, prefix tokens hidden
+    from the patch queries."""
+    num_patches = (x.shape[2] // model.patch_embed.patch_size[0])**2
+    return model.forward_intermediates(
+        x, indices=list(range(DEPTH)), norm=False, output_fmt='NCHW',
+        intermediates_only=True,
+        attn_mask=prefix_mask(model.num_prefix_tokens, num_patches))
+
+
+def eva02_checkpoint(ref) -> dict:
+    """EVA-02's MIM ``.pt``: ``{'module': ...}`` with its names."""
+    renames = (('.attn.q_proj.bias', '.attn.q_bias'),
+               ('.attn.v_proj.bias', '.attn.v_bias'),
+               ('.mlp.fc1_g.', '.mlp.w1.'), ('.mlp.fc1_x.', '.mlp.w2.'),
+               ('.mlp.norm.', '.mlp.ffn_ln.'), ('.mlp.fc2.', '.mlp.w3.'))
+    state = {}
+    for key, value in ref.state_dict().items():
+        if key.startswith('head.'):
+            continue
+        for old, new in renames:
+            key = key.replace(old, new)
+        state[key.replace('fc_norm.', 'norm.')] = value.clone()
+    state['mask_token'] = torch.randn(1, 1, EMBED_DIMS, dtype=torch.float64)
+    state['lm_head.weight'] = torch.randn(64, EMBED_DIMS)
+    return {'module': state}
+
+
+def dinov3_hub_checkpoint(ref) -> dict:
+    """``dinov3_vit*16_pretrain_*.pth``: DINOv3's names, a random k bias
+    that its ``bias_mask`` zeroes, and the rotary periods."""
+    swiglu = any('fc1_g' in key for key in ref.state_dict())
+    renames = ((r'^reg_token$', 'storage_tokens'),
+               (r'\.gamma_([12])$', r'.ls\1.gamma'),
+               (r'\.mlp\.fc1_g\.', '.mlp.w1.'), (r'\.mlp\.fc1_x\.', '.mlp.w2.'),
+               *(((r'\.mlp\.fc2\.', '.mlp.w3.'), ) if swiglu else ()))
+    state = {}
+    for key, value in ref.state_dict().items():
+        if key.startswith('head.'):
+            continue
+        for pattern, replacement in renames:
+            key = re.sub(pattern, replacement, key)
+        state[key] = value.clone()
+    for i in range(DEPTH):
+        attn = f'blocks.{i}.attn.'
+        q, v = state.pop(attn + 'q_bias'), state.pop(attn + 'v_bias')
+        state[attn + 'qkv.bias'] = torch.cat([q, torch.randn_like(q), v])
+        state[attn + 'qkv.bias_mask'] = torch.cat(
+            [torch.ones_like(q), torch.zeros_like(q), torch.ones_like(v)])
+    state['rope_embed.periods'] = ref.rope.periods.float().clone()
+    state['mask_token'] = torch.randn(1, EMBED_DIMS, dtype=torch.float64)
+    return state
+
+
+def windowed_eva_features(model, x, window: int, rope):
+    """timm Eva's blocks applied to each ``window`` x ``window`` window of
+    the patch tokens separately, with the rotary table ``rope`` (made for a
+    window), no prefix tokens: the windowed layout's reference."""
+    tokens = model.patch_embed(x)  # (B, N, C)
+    if model.pos_embed is not None:
+        tokens = tokens + model.pos_embed[:, model.num_prefix_tokens:]
+    B, N, C = tokens.shape
+    H = W = int(N**0.5)
+    outs = []
+    for block in model.blocks:
+        block.attn.num_prefix_tokens = 0
+        # (B, H/w, w, W/w, w, C) -> (B * windows, w * w, C)
+        windows = tokens.view(B, H // window, window, W // window, window,
+                              C).transpose(2, 3).reshape(-1, window**2, C)
+        windows = block(windows, rope=rope)
+        tokens = windows.view(B, H // window, W // window, window, window,
+                              C).transpose(2, 3).reshape(B, N, C)
+        outs.append(tokens.reshape(B, H, W, C).permute(0, 3, 1, 2))
+    return outs
+
+
+def timm_giant_like(img_size: int, seed: int = 7) -> nn.Module:
+    """DINOv2-g's blocks as timm's ``vit_giant_patch14_dinov2`` builds them
+    (SwiGLU with packed gate and value, SiLU), tiny."""
+    model = timm.models.VisionTransformer(
+        img_size=img_size, patch_size=14, embed_dim=EMBED_DIMS, depth=DEPTH,
+        num_heads=NUM_HEADS, num_classes=10, init_values=1e-5, mlp_ratio=4.0,
+        mlp_layer=timm.layers.SwiGLUPacked, act_layer=nn.SiLU)
+    return randomize(model, seed)
+
+
+def dinov2_giant_hub_checkpoint(ref) -> dict:
+    """``dinov2_vitg14_pretrain.pth``: DINOv2's names, ``mlp.w12 / w3``."""
+    state = dinov2_hub_checkpoint(ref)
+    return {key.replace('.mlp.fc1.', '.mlp.w12.').replace('.mlp.fc2.',
+                                                          '.mlp.w3.'): value
+            for key, value in state.items()}

@@ -13,6 +13,7 @@ must equal the reference's to 1e-9.
 import re
 
 import pytest
+import timm
 import torch
 from safetensors.torch import save_file
 
@@ -77,6 +78,22 @@ FAMILIES = {
                          'timm': saved(fr.timm_layout),
                          'open_clip_timm': saved(
                              fr.siglip_open_clip_checkpoint)}),
+    'eva02': Family('eva02-b14', 56, lambda: fr.eva02(56), fr.eva_features,
+                    {'eva02': saved(fr.eva02_checkpoint),
+                     'eva02_timm': saved(fr.timm_layout)}, rope_grid=4),
+    'dinov3': Family('dinov3-b16', 64, lambda: fr.dinov3(64),
+                     fr.eva_features,
+                     {'dinov3': saved(fr.dinov3_hub_checkpoint),
+                      'dinov3_timm': saved(fr.timm_layout)}),
+    'dinov3_plus': Family('dinov3-lplus16', 64,
+                          lambda: fr.dinov3(64, swiglu=True),
+                          fr.eva_features,
+                          {'dinov3': saved(fr.dinov3_hub_checkpoint),
+                           'dinov3_timm': saved(fr.timm_layout)}),
+    'dinov2_g': Family('dinov2-g14', 56, lambda: fr.timm_giant_like(56),
+                       fr.timm_vit_features, {
+                           'dinov2': saved(fr.dinov2_giant_hub_checkpoint),
+                           'timm': saved(fr.timm_layout)}, mlp_ratio=4.0),
     'sam': Family('sam-b16', 96, lambda: fr.sam_encoder(96, 4, [1, 3]),
                   fr.sam_features, {'sam': saved(fr.sam_checkpoint),
                                     'timm': saved(fr.sam_timm_layout)},
@@ -106,11 +123,21 @@ DROPPED = {
                          'final norm'},
     ('siglip', 'open_clip_timm'): {'attention pooling head', 'final norm',
                                    'text tower', 'contrastive logit scale'},
+    ('eva02', 'eva02'): {'cls token', 'mask token', 'final norm',
+                         'pre-training head'},
+    ('eva02', 'eva02_timm'): _TIMM,
+    ('dinov3', 'dinov3'): {'cls token', 'mask token', 'final norm',
+                           'bias masks'},
+    ('dinov3', 'dinov3_timm'): _TIMM,
+    ('dinov2_g', 'dinov2'): {'cls token', 'mask token', 'final norm'},
+    ('dinov2_g', 'timm'): _TIMM,
     ('sam', 'sam'): {"SAM's neck", 'prompt encoder', 'mask decoder'},
     ('sam', 'timm'): {"SAM's neck"},
 }
 DROPPED[('clip_open_clip', 'open_clip.safetensors')] = DROPPED[
     ('clip_open_clip', 'open_clip')]
+DROPPED[('dinov3_plus', 'dinov3')] = DROPPED[('dinov3', 'dinov3')]
+DROPPED[('dinov3_plus', 'dinov3_timm')] = _TIMM
 
 
 @pytest.fixture(scope='module')
@@ -124,17 +151,18 @@ def reference(references, family):
     return references[family]
 
 
-def our_backbone(family, checkpoint, **init_options):
+def our_backbone(family, checkpoint, **options):
     """The family's preset at the reference's tiny size and grid, all
-    blocks tapped, loaded from ``checkpoint`` through ``init_cfg``."""
+    blocks tapped (global unless ``options`` say otherwise), loaded from
+    ``checkpoint`` through ``init_cfg``."""
     spec = FAMILIES[family]
-    options = dict(window_size=0, out_indices=list(range(fr.DEPTH)))
-    options.update(spec.model_options)
+    options = dict(dict(window_size=0, out_indices=list(range(fr.DEPTH))),
+                   **spec.model_options, **options)
     model = PlainViTPyramid(
         arch=dict(ARCH_ZOO[spec.preset], **fr.TINY),
         img_size=spec.img_size, pretrain_img_size=spec.img_size,
-        init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint),
-                      **init_options), **options)
+        init_cfg=dict(type='Pretrained', checkpoint=str(checkpoint)),
+        **options)
     model.double()
     model.init_weights()
     return model.eval()
@@ -195,7 +223,8 @@ def test_layout_is_detected_and_its_extras_dropped_with_reasons(
         assert any(r.startswith(expected) for r in reasons), (expected,
                                                              reasons)
     assert all(key.startswith(('blocks.', 'patch_embed.', 'pos_embed',
-                               'norm_pre.', 'reg_token', 'rel_pos_bias.'))
+                               'norm_pre.', 'reg_token', 'rel_pos_bias.',
+                               'rope.'))
                for key in state), sorted(state)
 
 
@@ -232,6 +261,22 @@ def test_every_layout_matches_one_format_only(references, tmp_path):
      r'no place in the model: blocks.\*.ls1.gamma .*layer_scale_init_value'),
     ('sam', 'sam', dict(rel_pos_init='pretrained'), dict(rel_pos=None),
      r"rel_pos_init='pretrained', but the model has no relative positions"),
+    ('eva02', 'eva02', {}, dict(rope=None),
+     r"has rotary positions \('eva'\); the model was built with rope=None"),
+    ('dinov3', 'dinov3_timm', {}, dict(rope=None),
+     r"\(vit_\*_dinov3\).* has rotary positions \('dinov3'\); the model "
+     r'was built with rope=None'),
+    # Read as plain timm names, it has no position information at all.
+    ('dinov3', 'dinov3_timm', dict(format='timm'), dict(rope=None),
+     'has no absolute embedding, relative positions or rotary periods'),
+    ('dinov2', 'dinov2', {}, dict(rope='dinov3'),
+     "has no rotary positions; the model was built with rope='dinov3'"),
+    ('dinov3_plus', 'dinov3', {}, dict(mlp_layer='mlp'),
+     r"blocks.\*.mlp.fc1_g.weight .*a SwiGLU MLP: build the model with "
+     r"mlp_layer='swiglu'"),
+    ('dinov3', 'dinov3', {}, dict(mlp_layer='swiglu'),
+     r"blocks.\*.mlp.fc1.weight .*a two-layer MLP: build the model with "
+     r"mlp_layer='mlp'"),
 ])
 def test_a_file_of_another_family_is_refused_in_one_line(
         family, layout, init_options, options, message, references,
@@ -299,3 +344,31 @@ def test_load_report_of_a_published_dinov2_file(references, tmp_path):
                  'pos_embed: (1, 17, 64) -> (1, 26, 64) (grid 4x4 -> 5x5, '
                  'bicubic)', 'Missing in the checkpoint (left at init): none'):
         assert line in report, (line, report)
+
+
+@pytest.mark.parametrize('family, rope_table', [
+    # EVA-02's detection code builds the window's table for the window size
+    # on the pre-training grid (EVA-02/det/.../backbone/vit.py, rope_win).
+    ('eva02', lambda ref: timm.layers.RotaryEmbeddingCat(
+        fr.EMBED_DIMS // fr.NUM_HEADS, in_pixels=False,
+        ref_feat_shape=(4, 4), feat_shape=(2, 2)).get_embed()),
+    # Ours for DINOv3: a window is rotated as an image of its own.
+    ('dinov3', lambda ref: timm.layers.pos_embed_sincos.RotaryEmbeddingDinoV3(
+        fr.EMBED_DIMS // fr.NUM_HEADS, temperature=100,
+        feat_shape=(2, 2)).get_embed()),
+])
+def test_windowed_blocks_rotate_each_window_by_the_rule(
+        family, rope_table, references, tmp_path):
+    """Every block windowed (2x2 windows on the 4x4 grid): the family's
+    blocks applied to each window separately with the rule's rotary table
+    give our windowed blocks' outputs."""
+    ref = reference(references, family)
+    path = write(family, family, ref, tmp_path)
+    model = our_backbone(family, path, window_size=2, global_attn_indexes=[])
+    x = image(family)
+    rope = rope_table(ref).to(torch.float64)
+    with torch.no_grad():
+        want = fr.windowed_eva_features(ref, x, 2, rope)
+        got = model(x)
+    for g, w in zip(got, want):
+        assert (g - w).abs().max().item() <= TOLERANCE

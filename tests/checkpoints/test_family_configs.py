@@ -16,15 +16,21 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / 'docs' / 'checkpoints.md'
 #: family folder: (preset per size, layer scale)
 FAMILIES = {
-    'dinov2': ({'b': 'dinov2-b14', 'l': 'dinov2-l14'}, True),
+    'dinov2': ({'b': 'dinov2-b14', 'l': 'dinov2-l14', 'g': 'dinov2-g14'},
+               True),
     'dinov2_reg': ({'b': 'dinov2-reg4-b14', 'l': 'dinov2-reg4-l14'}, True),
     'deit3': ({'b': 'deit3-b16', 'l': 'deit3-l16'}, True),
     'beitv2': ({'b': 'beitv2-b16', 'l': 'beitv2-l16'}, True),
     'clip': ({'b': 'clip-b16', 'l': 'clip-l14'}, False),
     'siglip': ({'b': 'siglip-b16', 'l': 'siglip-l16'}, False),
     'sam': ({'b': 'sam-b16', 'l': 'sam-l16', 'h': 'sam-h16'}, False),
+    'eva02': ({'b': 'eva02-b14', 'l': 'eva02-l14'}, False),
+    'dinov3': ({'b': 'dinov3-b16', 'l': 'dinov3-l16'}, True),
 }
-DROP_PATH = {'b': 0.1, 'l': 0.3, 'h': 0.5}
+DROP_PATH = {'b': 0.1, 'l': 0.3, 'h': 0.5, 'g': 0.4}
+#: The EVA-02 authors' optimiser (their Cascade configs): lr at its batch,
+#: layer decay, drop path.
+EVA02 = {'b': (5e-5, 128, 0.7, 0.1), 'l': (6e-5, 144, 0.8, 0.4)}
 CASES = [(family, size) for family, (presets, _) in FAMILIES.items()
          for size in presets]
 
@@ -42,16 +48,22 @@ def test_family_config(family, size):
     cfg = Config.fromfile(files[0])
     backbone = cfg.model.backbone
     assert backbone.arch == presets[size]
-    assert backbone.drop_path_rate == DROP_PATH[size]
+    lr, batch, layer_decay, drop_path = (
+        EVA02[size] if family == 'eva02' else
+        (8e-5, 64, 1.0, DROP_PATH[size]))
+    assert backbone.drop_path_rate == drop_path
     assert (cfg.optim_wrapper.optimizer.lr,
-            cfg.optim_wrapper.optimizer.weight_decay) == (8e-5, 0.1)
-    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 1.0
+            cfg.optim_wrapper.optimizer.weight_decay) == (lr, 0.1)
+    assert cfg.auto_scale_lr.base_batch_size == batch
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == layer_decay
     # Layer scales get no weight decay, as the families' own fine-tuning.
     custom = cfg.optim_wrapper.paramwise_cfg.get('custom_keys', {})
     assert ('.gamma' in custom) == layer_scale
     init_cfg = backbone.init_cfg
     assert Path(init_cfg.checkpoint).name in DOCS.read_text()
-    patch14 = ARCH_ZOO[presets[size]].get('patch_size') == 14
+    # EVA-02's detection files are already patch 16 (``p14to16``).
+    patch14 = (ARCH_ZOO[presets[size]].get('patch_size') == 14
+               and family != 'eva02')
     assert init_cfg.get('resample_patch_embed', False) == patch14
 
     init_default_scope('mmdet')
@@ -66,6 +78,7 @@ def test_family_config(family, size):
         # The pre-training grid is kept (resized to 64x64 on the fly).
         side = 37 if 'dinov2' in family else 16
         assert model.pos_embed.shape[1] == 1 + side**2
+    assert (model.rope is not None) == (family in ('eva02', 'dinov3'))
     for short in files[1:]:
         epochs = int(short.stem.rsplit('_', 1)[1][:-1])
         assert Config.fromfile(short).train_cfg.max_epochs == epochs

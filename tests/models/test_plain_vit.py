@@ -113,9 +113,10 @@ def test_shared_tables_feed_every_block_of_their_kind(backend, monkeypatch):
     for block in model.blocks:
         original = block.attn.forward
 
-        def spy(x, attn_mask=None, original=original, block=block):
+        def spy(x, attn_mask=None, rope=None, original=original,
+                block=block):
             seen.append((block.window_size, attn_mask))
-            return original(x, attn_mask)
+            return original(x, attn_mask, rope)
 
         monkeypatch.setattr(block.attn, 'forward', spy)
     model(torch.randn(1, 3, 128, 128))
@@ -301,6 +302,13 @@ def test_layer_depth():
     (dict(global_attn_indexes=[], out_indices=[]), 'at least one block'),
     (dict(drop_path_rate=1.5), 'drop_path_rate'),
     (dict(window_size=-1), 'window_size'),
+    (dict(act_layer='relu'), 'act_layer must be one of'),
+    (dict(mlp_layer='geglu'), 'mlp_layer must be one of'),
+    (dict(rope='alibi'), 'rope must be None or one of'),
+    (dict(arch=dict(embed_dims=32, depth=8, num_heads=16), rope='eva'),
+     'heads of a multiple of 4 channels'),
+    (dict(arch=dict(embed_dims=32, depth=8, num_heads=2, family='x',
+                    window=3)), 'has unknown'),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -7,7 +7,7 @@ from .registry import (LAYER_SCALE_RENAMES, SourceFormat, has_key,
 register_format(SourceFormat(
     'deit3', 'DeiT III: layer scale (gamma_1/gamma_2), no cls slot in '
     'pos_embed',
-    detect=lambda state: is_plain_vit(state) and has_key(
-        state, r'\.gamma_1$') and not has_key(
-            state, r'\.attn\.q_bias$|relative_position_bias_table$'),
+    detect=lambda state: is_plain_vit(state) and 'pos_embed' in state
+    and has_key(state, r'\.gamma_1$') and not has_key(
+        state, r'\.attn\.q_bias$|relative_position_bias_table$'),
     renames=LAYER_SCALE_RENAMES))

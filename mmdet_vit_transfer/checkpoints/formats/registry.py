@@ -84,6 +84,11 @@ class SourceFormat:
         act_layer (str | None): the MLP activation every file of the
             format was trained with, where the format tells (OpenAI's CLIP:
             QuickGELU); the model's must match.
+        rope (str | None): the rotary positions of the format's models
+            (``'eva'``, ``'dinov3'``); the model's must match.
+        surgery (callable | None): ``(state, report) -> None``, the tensor
+            surgery after renaming (e.g. separate q/k/v projections fused
+            into ``qkv``), for the few layouts that need one.
     """
     name: str
     description: str
@@ -94,6 +99,8 @@ class SourceFormat:
     drops: Tuple[Tuple[str, str], ...] = TIMM_DROPS
     renames: Tuple[Tuple[str, str], ...] = ()
     act_layer: Optional[str] = None
+    rope: Optional[str] = None
+    surgery: Optional[Callable[[State, LoadReport], None]] = None
 
     def map_key(self, key: str) -> Tuple[Optional[str], Optional[str]]:
         """Returns ``(model_key, None)`` for a kept key, ``(None, reason)``
@@ -208,7 +215,8 @@ def convert_checkpoint(raw, fmt: str = 'auto'
                          f"'auto', {', '.join(map(repr, FORMATS))}")
     source = FORMATS[fmt]
     report = LoadReport(format=fmt, description=source.description,
-                        detected=detected, act_layer=source.act_layer)
+                        detected=detected, act_layer=source.act_layer,
+                        rope=source.rope)
     converted = {}
     for key, value in state.items():
         model_key, reason = source.map_key(key)
@@ -216,6 +224,8 @@ def convert_checkpoint(raw, fmt: str = 'auto'
             report.drop(reason, key)
         else:
             converted[model_key] = value
+    if source.surgery is not None:
+        source.surgery(converted, report)
     if not any(key.startswith('blocks.') for key in converted):
         raise ValueError(
             f'the checkpoint has no transformer blocks in the {fmt} layout; '

@@ -25,7 +25,8 @@ register_format(SourceFormat(
 register_format(SourceFormat(
     'beit', 'BEiT: q/v biases, layer scale and relative position tables',
     detect=lambda state: is_plain_vit(state) and has_key(
-        state, _BEIT_CLUE) and not has_key(state, r'^cls_pt_layers\.'),
+        state, _BEIT_CLUE) and not has_key(
+            state, r'^(cls_pt_layers\.|reg_token$)|\.attn\.q_proj\.'),
     renames=LAYER_SCALE_RENAMES))
 
 register_format(SourceFormat(

@@ -2,10 +2,11 @@
 Transfer Learning with Vision Transformers", 2021).
 
 A standard ViT with the prefix tokens (cls, registers) dropped, windowed
-attention in most blocks and global attention in four, relative positions,
-and four outputs taken after the global blocks. Blocks are composed from
-parts, as timm's: an attention layer, an MLP with its activation, norms and
-``LayerScale`` modules that are ``nn.Identity`` when off. The architecture
+attention in most blocks and global attention in four, relative or rotary
+positions, and four outputs taken after the global blocks. Blocks are
+composed from parts, as timm's: an attention layer, an MLP (GELU, SwiGLU)
+with its activation, norms and ``LayerScale`` modules that are
+``nn.Identity`` when off. The architecture
 of each published family is a preset of :mod:`.vit_presets` (``arch=``).
 Geometry lives in :mod:`..layers.vit_geometry`; this file wires it.
 
@@ -21,10 +22,12 @@ import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmdet.registry import MODELS
-from timm.layers import LayerScale, Mlp, PatchEmbed, get_act_layer
+from timm.layers import (GluMlp, LayerScale, Mlp, PatchEmbed, SwiGLU,
+                         get_act_layer)
 
 from ..layers.attention import Attention, attention_layer
-from ..layers.position import RelativePositionTable
+from ..layers.position import (Dinov3RotaryEmbedding, EvaRotaryEmbedding,
+                               RelativePositionTable, Rotation)
 from ..layers.vit_geometry import (resize_abs_pos_embed, window_partition,
                                    window_unpartition)
 from .base import ViTBackboneBase
@@ -36,6 +39,12 @@ from .vit_presets import ARCH_ZOO
 REL_POS_MODES = ('table', 'decomposed', None)
 #: MLP activations by name (timm's).
 ACTIVATIONS = ('gelu', 'gelu_tanh', 'quick_gelu')
+#: MLPs by name: two layers (timm names fc1 / fc2); SwiGLU with split gate
+#: and value projections (fc1_g / fc1_x, optionally normed before fc2: EVA's
+#: sub-LN); SwiGLU with them packed in one (fc1: DINOv2-g).
+MLP_LAYERS = ('mlp', 'swiglu', 'swiglu_packed')
+#: Rotary position embeddings, by family.
+ROPE_KINDS = ('eva', 'dinov3')
 
 
 class _FromArch:
@@ -59,10 +68,15 @@ ARCH_DEFAULTS = dict(
     layer_scale_init_value=0.0,
     mlp_ratio=4.0,
     act_layer='gelu',
+    mlp_layer='mlp',
+    mlp_norm=False,
+    attn_norm=False,
     norm_cfg=dict(type='LN', eps=1e-6),
     pre_norm=False,
     patch_bias=True,
-    reg_tokens=0)
+    reg_tokens=0,
+    rope=None,
+    rope_grid=None)
 
 
 def check_rel_pos(rel_pos: Optional[str]) -> None:
@@ -127,9 +141,12 @@ class Block(nn.Module):
         window_size (int): window side; 0 means global attention.
         decomposed_rel_pos_hw (tuple | None): see
             :class:`~..layers.attention.Attention`.
-        act_layer (type): the MLP's activation.
+        act_layer (type): the MLP's activation (``'mlp'``).
         attn_layer (callable): builds the attention layer (see
             :func:`~..layers.attention.attention_layer`).
+        mlp_layer (str): one of ``MLP_LAYERS``.
+        mlp_norm (bool): a norm before the SwiGLU's output layer.
+        attn_norm (bool): a norm of the attention output (EVA's sub-LN).
     """
 
     def __init__(self,
@@ -143,39 +160,56 @@ class Block(nn.Module):
                  window_size: int = 0,
                  decomposed_rel_pos_hw: Optional[Tuple[int, int]] = None,
                  act_layer: type = nn.GELU,
-                 attn_layer=Attention):
+                 attn_layer=Attention,
+                 mlp_layer: str = 'mlp',
+                 mlp_norm: bool = False,
+                 attn_norm: bool = False):
         super().__init__()
         self.window_size = window_size
-        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+
+        def norm_layer(dims, **kwargs):  # timm's layers pass device, dtype
+            return build_norm_layer(norm_cfg, dims)[1]
+
+        self.norm1 = norm_layer(embed_dims)
         self.attn = attn_layer(embed_dims, num_heads, qkv_bias=qkv_bias,
-                               decomposed_rel_pos_hw=decomposed_rel_pos_hw)
+                               decomposed_rel_pos_hw=decomposed_rel_pos_hw,
+                               norm_layer=norm_layer if attn_norm else None)
         self.ls1 = (LayerScale(embed_dims, layer_scale_init_value)
                     if layer_scale_init_value else nn.Identity())
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
-                       act_layer=act_layer)
+        self.norm2 = norm_layer(embed_dims)
+        hidden = int(embed_dims * mlp_ratio)
+        if mlp_layer == 'mlp':
+            self.mlp = Mlp(embed_dims, hidden, act_layer=act_layer)
+        elif mlp_layer == 'swiglu':
+            self.mlp = SwiGLU(embed_dims, hidden,
+                              norm_layer=norm_layer if mlp_norm else None)
+        else:  # the packed projection's width: gate and value
+            self.mlp = GluMlp(embed_dims, hidden, act_layer=nn.SiLU,
+                              gate_last=False)
         self.ls2 = (LayerScale(embed_dims, layer_scale_init_value)
                     if layer_scale_init_value else nn.Identity())
         self.register_load_state_dict_pre_hook(_rename_layer_scale)
 
     def forward(self, x: torch.Tensor,
-                attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+                attn_mask: Optional[torch.Tensor] = None,
+                rope=None) -> torch.Tensor:
         """Args: x ``(B, H, W, C)``; the attention's ``attn_mask`` (a
-        shared table's bias, made once per forward pass)."""
+        shared table's bias) and ``rope`` (a rotation of the window's or
+        the grid's tokens), made once per forward pass."""
         x = x + self.drop_path(self.ls1(self.attend(self.norm1(x),
-                                                    attn_mask)))
+                                                    attn_mask, rope)))
         return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
 
-    def attend(self, x: torch.Tensor, attn_mask) -> torch.Tensor:
+    def attend(self, x: torch.Tensor, attn_mask, rope) -> torch.Tensor:
         """Attention over the whole map, or within each window (padded to a
         multiple of the window, as ViTDet)."""
         if not self.window_size:
-            return self.attn(x, attn_mask)
+            return self.attn(x, attn_mask, rope)
         H, W = x.shape[1:3]
         windows, padded_hw = window_partition(x, self.window_size)
         return window_unpartition(
-            self.attn(windows, attn_mask), self.window_size, padded_hw,
+            self.attn(windows, attn_mask, rope), self.window_size, padded_hw,
             (H, W))
 
 
@@ -222,14 +256,27 @@ class PlainViTPyramid(ViTBackboneBase):
         drop_path_rate (float): stochastic depth, linear over the depth.
         mlp_ratio (float): MLP hidden size over the width.
         act_layer (str): the MLP's activation: ``'gelu'``, ``'gelu_tanh'``
-            (SigLIP) or ``'quick_gelu'`` (OpenAI CLIP).
+            (SigLIP) or ``'quick_gelu'`` (OpenAI CLIP); SwiGLU MLPs use SiLU.
+        mlp_layer (str): ``'mlp'``, ``'swiglu'`` (EVA-02, DINOv3 S+/L+/H+)
+            or ``'swiglu_packed'`` (DINOv2-g); ``mlp_ratio`` gives the
+            hidden width (the packed projection's, for ``'swiglu_packed'``).
+        mlp_norm (bool): a norm inside the SwiGLU MLP (EVA-02's ``ffn_ln``).
+        attn_norm (bool): a norm of the attention output (EVA's sub-LN).
         norm_cfg (dict): norm layer of the blocks (and of ``norm_pre``).
         pre_norm (bool): a norm after the embeddings, before the blocks
             (CLIP's ``ln_pre``).
         patch_bias (bool): a bias in the patch projection (CLIP has none).
         reg_tokens (int): register tokens of the pre-trained model (DINOv2
-            with registers); like its cls token they are dropped, and a
-            checkpoint with another number is refused.
+            with registers, DINOv3's storage tokens); like its cls token
+            they are dropped, and a checkpoint with another number is
+            refused.
+        rope (str | None): rotary positions: ``'eva'`` (EVA-02),
+            ``'dinov3'`` or None. The windowed blocks rotate by the window's
+            grid, the global blocks by the whole grid's (see
+            docs/families.md for the rule).
+        rope_grid (int | None): EVA's rotary reference grid (the
+            pre-training grid, 16 for EVA-02); default the position grid of
+            ``pretrain_img_size``.
         with_cp (bool): activation checkpointing of every block.
         attn_backend (str | dict): the attention layer: ``'auto'`` (the
             fused CPU kernel on CPU tensors in float32 or bfloat16,
@@ -263,10 +310,15 @@ class PlainViTPyramid(ViTBackboneBase):
                  drop_path_rate: float = 0.0,
                  mlp_ratio: float = FROM_ARCH,
                  act_layer: str = FROM_ARCH,
+                 mlp_layer: str = FROM_ARCH,
+                 mlp_norm: bool = FROM_ARCH,
+                 attn_norm: bool = FROM_ARCH,
                  norm_cfg: dict = FROM_ARCH,
                  pre_norm: bool = FROM_ARCH,
                  patch_bias: bool = FROM_ARCH,
                  reg_tokens: int = FROM_ARCH,
+                 rope: Optional[str] = FROM_ARCH,
+                 rope_grid: Optional[int] = FROM_ARCH,
                  with_cp: bool = False,
                  attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
@@ -276,8 +328,10 @@ class PlainViTPyramid(ViTBackboneBase):
             use_abs_pos=use_abs_pos, window_size=window_size,
             global_attn_indexes=global_attn_indexes, rel_pos=rel_pos,
             qkv_bias=qkv_bias, layer_scale_init_value=layer_scale_init_value,
-            mlp_ratio=mlp_ratio, act_layer=act_layer, norm_cfg=norm_cfg,
-            pre_norm=pre_norm, patch_bias=patch_bias, reg_tokens=reg_tokens))
+            mlp_ratio=mlp_ratio, act_layer=act_layer, mlp_layer=mlp_layer,
+            mlp_norm=mlp_norm, attn_norm=attn_norm, norm_cfg=norm_cfg,
+            pre_norm=pre_norm, patch_bias=patch_bias, reg_tokens=reg_tokens,
+            rope=rope, rope_grid=rope_grid))
         self.family = arch.get('family')
         self.embed_dims = arch['embed_dims']
         self.depth = arch['depth']
@@ -286,7 +340,9 @@ class PlainViTPyramid(ViTBackboneBase):
         self.window_size = arch['window_size']
         self.rel_pos = arch['rel_pos']
         self.act_layer = arch['act_layer']
+        self.mlp_layer = arch['mlp_layer']
         self.reg_tokens = arch['reg_tokens']
+        self.rope_kind = arch['rope']
         self.with_cp = with_cp
         self._check(img_size, arch, drop_path_rate)
         self.global_attn_indexes = self._check_indexes(
@@ -323,6 +379,8 @@ class PlainViTPyramid(ViTBackboneBase):
         self.rel_pos_global = RelativePositionTable(
             self.grid_hw, self.num_heads) if tables and not all(windowed) \
             else None
+        self.rope = self._build_rope(arch['rope'], arch['rope_grid'] or
+                                     pretrain_grid)
 
         attn_layer = attention_layer(attn_backend)
         self.blocks = nn.ModuleList()
@@ -342,7 +400,10 @@ class PlainViTPyramid(ViTBackboneBase):
                     decomposed_rel_pos_hw=attn_hw
                     if self.rel_pos == 'decomposed' else None,
                     act_layer=get_act_layer(self.act_layer),
-                    attn_layer=attn_layer))
+                    attn_layer=attn_layer,
+                    mlp_layer=self.mlp_layer,
+                    mlp_norm=arch['mlp_norm'],
+                    attn_norm=arch['attn_norm']))
 
     def _check(self, img_size: int, arch: dict,
                drop_path_rate: float) -> None:
@@ -365,6 +426,25 @@ class PlainViTPyramid(ViTBackboneBase):
         if arch['reg_tokens'] < 0:
             raise ValueError(f"reg_tokens must be >= 0, got "
                              f"{arch['reg_tokens']}")
+        if arch['mlp_layer'] not in MLP_LAYERS:
+            raise ValueError(f'mlp_layer must be one of {MLP_LAYERS}, '
+                             f"got {arch['mlp_layer']!r}")
+        if arch['rope'] not in (None, *ROPE_KINDS):
+            raise ValueError(f'rope must be None or one of {ROPE_KINDS}, '
+                             f"got {arch['rope']!r}")
+        head_dims = arch['embed_dims'] // arch['num_heads']
+        if arch['rope'] and head_dims % 4:
+            raise ValueError(f'rotary positions need heads of a multiple of '
+                             f'4 channels, got {head_dims}')
+
+    def _build_rope(self, rope: Optional[str],
+                    ref_grid: int) -> Optional[nn.Module]:
+        if rope is None:
+            return None
+        head_dims = self.embed_dims // self.num_heads
+        if rope == 'eva':
+            return EvaRotaryEmbedding(head_dims, ref_grid)
+        return Dinov3RotaryEmbedding(head_dims)
 
     def _check_indexes(self, name: str, indexes: Sequence[int]) -> List[int]:
         indexes = sorted(int(i) for i in indexes)
@@ -409,6 +489,20 @@ class PlainViTPyramid(ViTBackboneBase):
             global_ = attn.table_bias(self.rel_pos_global(hw), x)
         return window, global_
 
+    def rotations(self, hw: Tuple[int, int], device: torch.device
+                  ) -> Tuple[Optional[Rotation], ...]:
+        """The rotary embedding of the windowed and of the global blocks
+        (None without), made once per forward pass for grid ``hw`` on
+        ``device``: each
+        window is rotated as an image of its own (EVA-02's detection rule,
+        baaivision/EVA ``EVA-02/det/.../backbone/vit.py``: one table for the
+        window and one for the whole grid)."""
+        if self.rope is None:
+            return None, None
+        windowed = any(block.window_size for block in self.blocks)
+        return (self.rope((self.window_size, ) * 2, device)
+                if windowed else None, self.rope(hw, device))
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/p, W/p)``
         maps, one per entry of ``out_indices``."""
@@ -418,10 +512,13 @@ class PlainViTPyramid(ViTBackboneBase):
             x = x + resize_abs_pos_embed(self.pos_embed, hw)
         x = self.norm_pre(x)
         window_bias, global_bias = self.table_biases(hw, x)
+        window_rope, global_rope = self.rotations(hw, x.device)
         outs = []
         for i, block in enumerate(self.blocks):
-            bias = window_bias if block.window_size else global_bias
-            x = self.run_block(block, x, bias)
+            windowed = block.window_size > 0
+            x = self.run_block(block, x, window_bias if windowed else
+                               global_bias, window_rope if windowed else
+                               global_rope)
             if i in self.out_indices:
                 outs.append(x.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)

@@ -3,8 +3,11 @@ model side of loading (timm's ``checkpoint_filter_fn(state_dict, model)``).
 
 First the checkpoint's architecture must be the model's: depth and width,
 patch size (resampled only when asked), patch bias, pre-block norm, register
-tokens, and the MLP activation where the format records it; a mismatch
-stops with one line naming what the file has and what the model expects.
+tokens, rotary positions, and the MLP activation where the format records
+it; a mismatch stops with one line naming what the file has and what the
+model expects. A file without any position information (no absolute
+embedding, relative positions or rotary periods) comes from a rotary model
+and never loads into a model without rotary positions.
 Then attention biases, position embeddings and relative positions are
 fitted to the model.
 
@@ -70,6 +73,7 @@ def filter_plain_vit_state(state: Dict[str, torch.Tensor],
             f'iTPN, which ITPNHiViT loads; PlainViTPyramid loads plain ViT '
             f'checkpoints')
     check_architecture(state, model, report)
+    _check_rope(state, model, report)
     _fit_patch_embed(state, model, report, resample_patch_embed)
     _drop_registers(state, model, report)
     has_table = SHARED_TABLE in state or any(
@@ -111,6 +115,40 @@ def check_architecture(state: Dict[str, torch.Tensor], model,
             f"act_layer={report.act_layer!r}; the model has "
             f'act_layer={model.act_layer!r}: build it with '
             f'act_layer={report.act_layer!r}')
+
+
+def _check_rope(state, model, report: LoadReport) -> None:
+    """The checkpoint's rotary positions (its format's; of an unknown kind
+    when the file has no position information at all) must be the model's.
+    DINOv3's periods load with the weights."""
+    has_positions = any(
+        key == 'pos_embed' or key.endswith(('relative_position_bias_table',
+                                            '.rel_pos_h', 'rope.periods'))
+        for key in state)
+    found = report.rope or (None if has_positions else 'unknown')
+    if found == model.rope_kind or (found == 'unknown' and model.rope_kind):
+        pass
+    elif found == 'unknown':
+        raise ValueError(
+            f'the checkpoint ({report.description}) has no absolute '
+            f'embedding, relative positions or rotary periods: it comes from '
+            f"a model with rotary positions (DINOv3 or EVA in timm's "
+            f"layout?); the model was built with rope=None: build it with "
+            f"its family's arch preset")
+    elif found is None:
+        raise ValueError(
+            f'the checkpoint ({report.description}) has no rotary '
+            f'positions; the model was built with rope={model.rope_kind!r}: '
+            f'build it with rope=None')
+    else:
+        raise ValueError(
+            f'the checkpoint ({report.description}) has rotary positions '
+            f'({found!r}); the model was built with '
+            f'rope={model.rope_kind!r}: '
+            f"build it with rope={found!r} (its family's arch preset)")
+    if model.rope_kind == 'dinov3' and 'rope.periods' not in state:
+        report.keep_at_init('rotary periods (base 100, as DINOv3; the file '
+                            'has none)', 'rope.periods')
 
 
 def _fit_patch_embed(state, model, report: LoadReport,

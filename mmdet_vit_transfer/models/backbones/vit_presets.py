@@ -46,6 +46,20 @@ _SIGLIP = _family('siglip', act_layer='gelu_tanh')
 _SAM = _family('sam', pretrain_img_size=1024, window_size=14,
                rel_pos='decomposed')
 
+# EVA-02 (baaivision/EVA, EVA-02): patch 14 (``p14to16`` files: 16), an
+# absolute embedding and rotary positions referred to the 16x16 pre-training
+# grid, q/v biases, SwiGLU with a norm before its output layer (``ffn_ln``).
+_EVA02 = _family('eva02', patch_size=14, rope='eva', rope_grid=16,
+                 qkv_bias='qv', mlp_layer='swiglu', mlp_norm=True,
+                 mlp_ratio=4 * 2 / 3)
+# DINOv3 (facebookresearch/dinov3 hub): patch 16, rotary positions and no
+# absolute embedding, layer scale, LN eps 1e-5, four storage tokens;
+# S+/L+/H+ with SwiGLU.
+_DINOV3 = _family('dinov3', rope='dinov3', use_abs_pos=False,
+                  layer_scale_init_value=1e-5, reg_tokens=4,
+                  norm_cfg=LN_EPS_1E5)
+_DINOV3_PLUS = dict(_DINOV3, mlp_layer='swiglu')
+
 ARCH_ZOO: Dict[str, dict] = {
     # The paper's sizes.
     'base': dict(embed_dims=768, depth=12, num_heads=12),
@@ -54,6 +68,9 @@ ARCH_ZOO: Dict[str, dict] = {
     'dinov2-s14': dict(_DINOV2, embed_dims=384, depth=12, num_heads=6),
     'dinov2-b14': dict(_DINOV2, embed_dims=768, depth=12, num_heads=12),
     'dinov2-l14': dict(_DINOV2, embed_dims=1024, depth=24, num_heads=16),
+    # DINOv2-g: SwiGLU with gate and value packed in one projection (w12).
+    'dinov2-g14': dict(_DINOV2, embed_dims=1536, depth=40, num_heads=24,
+                       mlp_layer='swiglu_packed', mlp_ratio=16 / 3),
     'dinov2-reg4-s14': dict(_DINOV2_REG, embed_dims=384, depth=12,
                             num_heads=6),
     'dinov2-reg4-b14': dict(_DINOV2_REG, embed_dims=768, depth=12,
@@ -80,6 +97,17 @@ ARCH_ZOO: Dict[str, dict] = {
                        pretrain_img_size=256),
     'siglip-so400m14': dict(_SIGLIP, embed_dims=1152, depth=27,
                             num_heads=16, mlp_ratio=3.7362, patch_size=14),
+    'eva02-b14': dict(_EVA02, embed_dims=768, depth=12, num_heads=12),
+    'eva02-l14': dict(_EVA02, embed_dims=1024, depth=24, num_heads=16),
+    'dinov3-s16': dict(_DINOV3, embed_dims=384, depth=12, num_heads=6),
+    'dinov3-b16': dict(_DINOV3, embed_dims=768, depth=12, num_heads=12),
+    'dinov3-l16': dict(_DINOV3, embed_dims=1024, depth=24, num_heads=16),
+    'dinov3-splus16': dict(_DINOV3_PLUS, embed_dims=384, depth=12,
+                           num_heads=6),
+    'dinov3-lplus16': dict(_DINOV3_PLUS, embed_dims=1024, depth=24,
+                           num_heads=16),
+    'dinov3-hplus16': dict(_DINOV3_PLUS, embed_dims=1280, depth=32,
+                           num_heads=20),
     'sam-b16': dict(_SAM, embed_dims=768, depth=12, num_heads=12),
     'sam-l16': dict(_SAM, embed_dims=1024, depth=24, num_heads=16),
     'sam-h16': dict(_SAM, embed_dims=1280, depth=32, num_heads=16),

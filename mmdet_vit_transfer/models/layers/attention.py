@@ -1,8 +1,10 @@
 """Multi-head self-attention of the plain ViT, on channels-last token maps.
 
 :class:`Attention` is detectron2's ViT attention: one fused ``qkv``
-projection, optional ViTDet / SAM decomposed relative positions, and
-``scaled_dot_product_attention`` with an additive ``attn_mask``. Other
+projection, optional ViTDet / SAM decomposed relative positions, rotary
+positions handed in by the backbone (``rope``, EVA-02, DINOv3), an optional
+norm of its output (EVA's sub-LN), and ``scaled_dot_product_attention`` with
+an additive ``attn_mask``. Other
 attention layers subclass it and change how the product is computed
 (:meth:`Attention.attend`), nothing else; they are registered in
 ``ATTENTION_LAYERS`` and a backbone picks one by name (``attn_backend``),
@@ -31,13 +33,17 @@ class Attention(nn.Module):
         decomposed_rel_pos_hw (tuple | None): grid of the per-block
             decomposed relative-position embeddings ``rel_pos_h`` /
             ``rel_pos_w`` (ViTDet, SAM), or None.
+        norm_layer (callable, optional): builds the norm of the attention
+            output before the projection (``norm``: EVA's sub-LN); None
+            for none.
     """
 
     def __init__(self,
                  embed_dims: int,
                  num_heads: int,
                  qkv_bias: Optional[str] = 'qkv',
-                 decomposed_rel_pos_hw: Optional[Tuple[int, int]] = None):
+                 decomposed_rel_pos_hw: Optional[Tuple[int, int]] = None,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None):
         super().__init__()
         if qkv_bias not in QKV_BIAS_MODES:
             raise ValueError(f'qkv_bias must be one of {QKV_BIAS_MODES}, '
@@ -50,6 +56,8 @@ class Attention(nn.Module):
             self.v_bias = nn.Parameter(torch.zeros(embed_dims))
         else:
             self.q_bias = self.v_bias = None
+        self.norm = (norm_layer(embed_dims)
+                     if norm_layer is not None else nn.Identity())
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.use_decomposed_rel_pos = decomposed_rel_pos_hw is not None
         if self.use_decomposed_rel_pos:
@@ -58,10 +66,12 @@ class Attention(nn.Module):
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * w - 1, head_dims))
 
     def forward(self, x: torch.Tensor,
-                attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+                attn_mask: Optional[torch.Tensor] = None,
+                rope: Optional[Callable] = None) -> torch.Tensor:
         """Attend within each ``(H, W)`` map of ``x`` ``(B, H, W, C)``;
         ``attn_mask`` is an additive bias (a shared relative table's, see
-        :meth:`table_bias`) or None."""
+        :meth:`table_bias`) or None; ``rope`` rotates queries and keys (a
+        :class:`~.position.Rotation` of the map's grid) or is None."""
         B, H, W, C = x.shape
         bias = self.qkv.bias
         if self.q_bias is not None:
@@ -70,13 +80,15 @@ class Attention(nn.Module):
         # (B, N, 3, heads, hd) -> 3 x (B, heads, N, hd)
         q, k, v = F.linear(x, self.qkv.weight, bias).reshape(
             B, H * W, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        if rope is not None:
+            q, k = rope(q), rope(k)
         if self.use_decomposed_rel_pos:
             # As ViTDet: from the unscaled queries; exclusive with tables.
             attn_mask = decomposed_rel_pos_bias(q, self.rel_pos_h,
                                                 self.rel_pos_w, (H, W))
         x = self.attend(q, k, v, attn_mask)
         # (B, heads, N, hd) -> (B, H, W, C)
-        return self.proj(x.transpose(1, 2).reshape(B, H, W, C))
+        return self.proj(self.norm(x.transpose(1, 2).reshape(B, H, W, C)))
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                attn_mask) -> torch.Tensor:

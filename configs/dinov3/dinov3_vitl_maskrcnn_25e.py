@@ -1,0 +1,5 @@
+# DINOv3 ViT-L init, 25 epochs: the 100-epoch experiment with a shorter
+# schedule.
+_base_ = './dinov3_vitl_maskrcnn_100e.py'
+
+train_cfg = dict(max_epochs=25)
