@@ -1,6 +1,7 @@
 """Every detector config normalises pixels as its initialisation's
 pre-training did: the table in docs/paper_facts.md, which names the source of
 each mean and std, is the oracle."""
+import ast
 import re
 from pathlib import Path
 
@@ -50,12 +51,22 @@ def documented_normalisation():
 
 
 def detector_configs():
-    """Every config that builds a detector: all but the _base_ pieces and the
-    MAE pre-training config (an mmpretrain model)."""
+    """Every config that builds a detector: all but the _base_ pieces, the
+    MAE pre-training config (an mmpretrain model) and the schedule variants
+    (a file that sets only ``train_cfg`` over a sibling config normalises
+    as that config, which is checked)."""
     return sorted(
         str(p.relative_to(ROOT / 'configs'))
         for p in (ROOT / 'configs').rglob('*.py')
-        if '_base_' not in p.parts and p.parent.name != 'pretrain')
+        if '_base_' not in p.parts and p.parent.name != 'pretrain'
+        and not schedule_variant(p))
+
+
+def schedule_variant(path):
+    names = {target.id for node in ast.parse(path.read_text()).body
+             if isinstance(node, ast.Assign) for target in node.targets
+             if isinstance(target, ast.Name)}
+    return names == {'_base_', 'train_cfg'}
 
 
 def init_of(config):
