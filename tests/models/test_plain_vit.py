@@ -9,7 +9,7 @@ from mmdet_vit_transfer.models.layers.attention import (Attention,
 from mmdet_vit_transfer.models.layers.cpu_fused_attention import (
     CPUFusedAttention, OffsetGridBias)
 from mmdet_vit_transfer.models.layers.vit_geometry import (
-    offset_grid_bias, relative_offset_grid)
+    offset_grid_bias, relative_offset_grid, resize_abs_pos_embed)
 
 TINY = dict(embed_dims=32, depth=8, num_heads=2)
 #: The fused CPU kernel with the 8x8 global grid's bias (2 heads) served a
@@ -390,3 +390,26 @@ def test_fp16_autocast_on_the_generic_path():
     for name, p in model.named_parameters():
         assert torch.isfinite(p.grad).all(), name
         assert relative_error(p.grad, expected[1][name]) < 0.02, name
+
+
+def test_checkpoints_of_earlier_releases_load():
+    """Detector checkpoints saved before layer scale was a module name it
+    gamma_1 / gamma_2, and position embeddings come in any published
+    layout: load_state_dict takes both."""
+    model = tiny_vit(layer_scale_init_value=0.1)
+    state = model.state_dict()
+    for i in range(8):
+        for n in (1, 2):
+            state[f'blocks.{i}.gamma_{n}'] = torch.full(
+                (32, ), float(i + n)).clone()
+            del state[f'blocks.{i}.ls{n}.gamma']
+    # SAM's (1, H, W, C) at another grid than the stored 4x4.
+    state['pos_embed'] = torch.randn(1, 8, 8, 32)
+    model.load_state_dict(state)
+    assert model.blocks[3].ls2.gamma.eq(5.0).all()
+    assert model.pos_embed.shape == (1, 17, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.pos_embed[:, 1:].reshape(1, 4, 4, 32),
+            resize_abs_pos_embed(state['pos_embed'].reshape(1, 64, 32),
+                                 (4, 4), num_extra_tokens=0))

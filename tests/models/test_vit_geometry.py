@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from mmdet_vit_transfer.models.layers.vit_geometry import (
-    decomposed_rel_pos_bias, offset_grid_bias, relative_offset_grid,
-    relative_table_grid, relative_table_size, resize_abs_pos_embed,
-    resize_relative_table, window_partition, window_unpartition)
+    abs_pos_embed_grid, decomposed_rel_pos_bias, fit_abs_pos_embed,
+    offset_grid_bias, relative_offset_grid, relative_table_grid,
+    relative_table_size, resize_abs_pos_embed, resize_relative_table,
+    window_partition, window_unpartition)
 
 
 def relative_position_bias(table, table_hw, hw, num_cls_rows=3):
@@ -130,3 +131,33 @@ def test_decomposed_rel_pos_matches_brute_force():
             rw = rel_w[i % W - j % W + W - 1]
             expected[:, :, i, j] = qi @ rh + qi @ rw
     assert torch.allclose(bias, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize('layout, shape, slots', [
+    ('timm, cls slot', (1, 1 + 16, 8), 1),
+    ('DeiT III, no slot', (1, 16, 8), 0),
+    ('distilled DeiT, 2 slots', (1, 2 + 16, 8), 2),
+    ('CLIP, 2-d', (1 + 16, 8), 1),
+    ('SAM, a map', (1, 4, 4, 8), 0),
+])
+def test_abs_pos_embed_grid_of_every_published_layout(layout, shape, slots):
+    pos = torch.randn(shape)
+    grid, extra = abs_pos_embed_grid(pos)
+    assert grid.shape == (1, 4, 4, 8) and extra.shape == (1, slots, 8)
+    flat = pos.reshape(1, -1, 8)
+    assert torch.equal(grid.reshape(1, 16, 8), flat[:, slots:])
+
+
+def test_fit_abs_pos_embed_keeps_the_first_slot_and_resizes_the_grid():
+    pos = torch.randn(1, 1 + 16, 8)
+    fitted = fit_abs_pos_embed(pos, (1, 1 + 36, 8))
+    assert torch.equal(fitted[:, :1], pos[:, :1])
+    torch.testing.assert_close(
+        fitted[:, 1:].reshape(1, 6, 6, 8),
+        resize_abs_pos_embed(pos, (6, 6)))
+    assert fit_abs_pos_embed(torch.randn(1, 4, 4, 8),
+                             (1, 17, 8))[:, 0].abs().sum() == 0
+    with pytest.raises(ValueError, match='not a square grid'):
+        abs_pos_embed_grid(torch.randn(1, 15, 8))
+    with pytest.raises(ValueError, match='does not fit a model'):
+        fit_abs_pos_embed(torch.randn(1, 4, 4, 8), (1, 17, 16))
