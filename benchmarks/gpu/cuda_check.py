@@ -6,12 +6,13 @@ Prints one markdown table. Backbone rows: ViT-B, ViT-L and ViT-H at
 tables, ``attn_backend='auto'``), batch 1 and 2, fp32 and bf16 / fp16
 autocast, without and with activation checkpointing (``with_cp``): the time
 of a forward + backward pass and of an inference forward pass, the peak
-CUDA memory of the training pass, the ``scaled_dot_product_attention``
-kernels that its forward pass ran (from ``torch.profiler``; the backward
-pass runs their backward kernels), and the largest error of the
-outputs and of the weight gradients against float64 on a 256x256 input
-(max |difference| over max |float64 value|; ``inf`` or ``nan`` is an
-overflow). The weights are the random init plus N(0, 0.02) noise on every
+CUDA memory of the training pass (weights, gradients and activations; the
+detector's rows add the optimizer's state), the
+``scaled_dot_product_attention`` kernels that its forward pass ran (from
+``torch.profiler``; the backward pass runs their backward kernels), and
+the largest error of the outputs and of the weight gradients against
+float64 on a 256x256 input (max |difference| over max |float64 value|;
+``inf`` or ``nan`` is an overflow). The weights are the random init plus N(0, 0.02) noise on every
 parameter, so that the zero-initialised relative-position tables take
 part. Then the Mask R-CNN rows (``configs/mae_vitb_maskrcnn_100e.py``,
 random init): the runner's training step (``train_step`` with the config's
@@ -233,14 +234,16 @@ def outputs_and_grads(model, x, cotangents, device, precision):
 
 
 def relative_error(values, reference) -> float:
-    """max |value - reference| over max |reference|, over all tensors."""
-    worst = max((v.double() - r).abs().max().item()
+    """max |value - reference| over max |reference|, over all tensors
+    (``reference`` on the CPU)."""
+    worst = max((v.double().cpu() - r).abs().max().item()
                 for v, r in zip(values, reference))
     return worst / max(r.abs().max().item() for r in reference)
 
 
 class Reference:
-    """float64 outputs and gradients of a backbone on a small input."""
+    """float64 outputs and gradients of a backbone on a small input, kept
+    on the CPU so that the peak CUDA memory of a row is its own."""
 
     def __init__(self, model, scale: Scale, device):
         import torch
@@ -254,9 +257,11 @@ class Reference:
             torch.randn(s, generator=generator, dtype=torch.float64).to(
                 device) for s in shapes
         ]
-        self.outs, self.grads = outputs_and_grads(
-            double, self.x.double(), self.cotangents, device, 'fp32')
-        del double
+        outs, grads = outputs_and_grads(double, self.x.double(),
+                                        self.cotangents, device, 'fp32')
+        self.outs = [o.cpu() for o in outs]
+        self.grads = [g.cpu() for g in grads]
+        del double, outs, grads
 
     def errors(self, model, device, precision: str) -> Tuple[float, float]:
         outs, grads = outputs_and_grads(model, self.x, self.cotangents,
@@ -425,7 +430,7 @@ def build_detector(scale: Scale, device):
     return model.to(device), cfg.optim_wrapper
 
 
-def build_optim_wrapper(model, optim_wrapper, precision: str, device):
+def optim_wrapper_for(model, optim_wrapper, precision: str, device):
     """The config's optimizer wrapper, or what ``--amp`` makes of it with
     the row's dtype: mmengine's ``AmpOptimWrapper`` on a GPU (the whole
     detector under autocast, dynamic loss scaling), the package's bfloat16
@@ -454,8 +459,8 @@ def detector_rows(scale: Scale, batches: Sequence[int],
         for precision in precisions:
 
             def measure(row):
-                wrapper = build_optim_wrapper(model, optim_wrapper_cfg,
-                                              precision, device)
+                wrapper = optim_wrapper_for(model, optim_wrapper_cfg,
+                                            precision, device)
 
                 def train():
                     model.train()
