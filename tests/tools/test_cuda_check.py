@@ -3,10 +3,10 @@ its table, and nothing imported that neither the wheels it travels with
 (benchmarks/gpu/wheels.txt) nor the GPU machine provide."""
 import json
 import sys
-from importlib import metadata
+from importlib import metadata, util
 from pathlib import Path
 
-import setuptools
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from subprocess_runs import LOAD_FACTOR, run
@@ -64,7 +64,7 @@ def travelling():
 def setuptools_vendored():
     """What setuptools carries in its ``_vendor`` (pkg_resources puts it on
     the path)."""
-    vendor = Path(setuptools.__file__).parent / '_vendor'
+    vendor = Path(util.find_spec('setuptools').origin).parent / '_vendor'
     return {
         canonicalize_name(p.name.split('-')[0])
         for p in vendor.glob('*.dist-info')
@@ -79,6 +79,7 @@ def table_rows(output):
     return [[cell.strip() for cell in row] for row in rows]
 
 
+@pytest.mark.slow
 def test_tiny_check_on_cpu_runs_every_row_from_travelling_wheels():
     argv = [str(SCRIPT), '--device', 'cpu', '--tiny', '--batches', '2',
             '--threads', '1']
