@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs this package next to the PyTorch of the Python interpreter $1
 # (default: python on PATH): mmcv 2.1.0 built for that torch, with its CUDA
-# ops when torch is a CUDA build and nvcc is found (scripts/mmcv_wheel.sh
-# says which architectures and where the wheel is cached), then the package
-# (editable), mmengine, mmdet and mmpretrain. `make install` runs it.
+# ops when torch is a CUDA build, for the visible GPUs or those of
+# TORCH_CUDA_ARCH_LIST (scripts/mmcv_wheel.sh: which nvcc, where the wheel
+# is cached), then the package (editable), mmengine, mmdet and mmpretrain.
+# `make install` runs it.
 set -euo pipefail
 
 PY=${1:-python}
