@@ -320,7 +320,8 @@ def guarded(row: Row, measure: Callable[[Row], None], device) -> Row:
         row.failure = 'out of memory'
     except Exception as error:  # noqa: B902 reported in the table
         traceback.print_exc()
-        row.failure = f'{type(error).__name__}: {error}'.splitlines()[0][:80]
+        message = f'{type(error).__name__}: {error}'.splitlines()[0]
+        row.failure = message if len(message) <= 80 else message[:77] + '...'
     finally:
         if device.type == 'cuda':
             torch.cuda.empty_cache()
@@ -514,13 +515,17 @@ def parse_args(argv=None):
                         help='timed runs per figure, after a warm-up; the '
                         'median is shown (default 3, 1 with --tiny)')
     parser.add_argument('--threads', type=int, default=None,
-                        help="torch's CPU threads (default: torch's choice)")
+                        help="torch's CPU threads (default: torch's choice; "
+                        'with --tiny 1: tiny models gain nothing from more '
+                        'and a busy machine makes them wait for each other)')
     parser.add_argument('--wheels', type=Path, default=WHEELS,
                         help='where the stack is installed from when it '
                         'does not import (default .gpu_wheels)')
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.tiny else 3
+    if args.threads is None and args.tiny:
+        args.threads = 1
     if args.repeats < 1 or min(args.batches) < 1:
         parser.error('--repeats and --batches must be positive')
     return args

@@ -81,8 +81,7 @@ def table_rows(output):
 
 @pytest.mark.slow
 def test_tiny_check_on_cpu_runs_every_row_from_travelling_wheels():
-    argv = [str(SCRIPT), '--device', 'cpu', '--tiny', '--batches', '2',
-            '--threads', '1']
+    argv = [str(SCRIPT), '--device', 'cpu', '--tiny', '--batches', '2']
     result = run([sys.executable, '-c', RUN.format(argv=argv)],
                  timeout=300 * LOAD_FACTOR, cwd=REPO)
     assert result.returncode == 0, result.output[-5000:]
