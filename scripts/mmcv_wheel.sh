@@ -92,7 +92,7 @@ if ! ls "$cache"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
         -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
       export CPATH=${headers}${CPATH:+:$CPATH}
     fi
-    say "building mmcv $MMCV_VERSION with CUDA ops for $key (nvcc of $CUDA_HOME; about 1 hour per architecture on 2 cores)"
+    say "building mmcv $MMCV_VERSION with CUDA ops for $key (nvcc of $CUDA_HOME; about 70 CPU-minutes per architecture, over MAX_JOBS cores)"
   else
     # mmcv's setup.py compiles CUDA ops whenever torch sees a GPU.
     export CUDA_VISIBLE_DEVICES= FORCE_CUDA=0
