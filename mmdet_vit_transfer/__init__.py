@@ -19,13 +19,14 @@ def _require_mmcv() -> None:
     try:
         import mmcv.ops  # noqa: F401
     except ImportError as error:
+        import sys
         raise ImportError(
             f'mmdet_vit_transfer needs {MMCV_REQUIREMENT} with its compiled '
-            f'ops, built for the installed torch ({error}). Install it with '
-            f"`pip install -U openmim && mim install '{MMCV_REQUIREMENT}'`, "
-            'or, from a clone of this repository, `bash scripts/bootstrap.sh '
-            'VENV`, which builds it from source against the torch in VENV'
-        ) from None
+            f'ops, built for the installed torch ({error}). In a clone of '
+            f'this repository, `make install PYTHON={sys.executable}` builds '
+            'it from source against this torch, with its CUDA ops where nvcc '
+            'is found, and installs it (OpenMMLab publishes no wheels of it '
+            'for torch > 2.1)') from None
 
 
 _require_mmcv()

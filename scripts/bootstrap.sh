@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs into the virtual environment $1 whatever of the stack is missing:
-# torch + torchvision, mmcv 2.1.0 (built from source against that torch in a
-# throw-away environment, the wheel cached per torch build and CUDA ops),
-# mmengine, mmdet, mmpretrain, openmim, the test tools and this package.
+# torch + torchvision, mmcv 2.1.0 (built from source against that torch by
+# scripts/mmcv_wheel.sh, with CUDA ops where nvcc is found, the wheel
+# cached), mmengine, mmdet, mmpretrain, openmim, the test tools and this
+# package.
 # Each step is skipped when what it installs already imports, so a second
 # run takes seconds.
 set -euo pipefail
@@ -11,8 +12,6 @@ VENV=${1:-.venv}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY="$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
-WHEEL_CACHE=${MMDET_VIT_TRANSFER_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdet_vit_transfer/wheels}
-MMCV_VERSION=2.1.0
 REQUIREMENTS=(-r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt")
 
 say() { printf '[bootstrap] %s\n' "$*"; }
@@ -24,40 +23,6 @@ MMCV='from mmcv.ops import roi_align'
 STACK='import mmengine, mmdet, mmpretrain.models, timm, safetensors, pycocotools, einops, shapely, scipy, tensorboard, tidecv, matplotlib, pytest, pytest_timeout, hypothesis, pkg_resources, open_clip, segment_anything'
 MIM='import mim'
 PACKAGE='import mmdet_vit_transfer'
-
-build_mmcv() {  # $1: folder that receives the wheel
-  local build build_py site
-  build=$(mktemp -d)
-  trap "rm -rf '$build'" EXIT
-  # mmcv's setup.py imports pkg_resources (setuptools < 70) and torch. The
-  # build runs in a throw-away environment that has that setuptools and sees
-  # the torch of $VENV through a .pth file, so $VENV's own setuptools is never
-  # touched, whether the build succeeds or fails.
-  "$PY" -m venv "$build/venv"
-  build_py="$build/venv/bin/python"
-  site=$("$build_py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  "$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' >"$site/build-against-venv.pth"
-  "$build_py" -m pip --disable-pip-version-check -q install 'setuptools<70' wheel ninja
-  "$build_py" -m pip --disable-pip-version-check -q download --no-deps \
-    --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$build"
-  tar -xzf "$build/mmcv-$MMCV_VERSION.tar.gz" -C "$build"
-  # torch >= 2.10 headers need C++20; mmcv 2.1.0 asks for C++17.
-  sed -i 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
-  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    "$build_py" -m pip --disable-pip-version-check -q wheel --no-deps \
-    --no-build-isolation -w "$build/dist" "$build/mmcv-$MMCV_VERSION"
-  cp "$build"/dist/mmcv-"$MMCV_VERSION"-*.whl "$1/"
-}
-
-# The wheel cache key: the torch build, and whether mmcv's CUDA ops are
-# compiled and for which CUDA (mmcv's setup.py compiles them when CUDA is
-# available or FORCE_CUDA=1), so a CPU-only build is never reused on a GPU
-# machine. E.g. torch-2.14.1+cu130-ops-cpu, torch-2.14.1+cu130-ops-cu13.0.
-wheel_cache_key() {
-  "$PY" -c 'import os, torch
-cuda = torch.version.cuda and (torch.cuda.is_available() or os.environ.get("FORCE_CUDA") == "1")
-print(f"torch-{torch.__version__}-ops-" + (f"cu{torch.version.cuda}" if cuda else "cpu"))'
-}
 
 if [ ! -x "$PY" ]; then
   say "creating virtual environment $VENV"
@@ -78,14 +43,9 @@ if ! imports "$TORCH"; then
 fi
 
 if ! imports "$MMCV"; then
-  cache="$WHEEL_CACHE/$(wheel_cache_key)"
-  mkdir -p "$cache"
-  if ! ls "$cache"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
-    say "building mmcv $MMCV_VERSION for $(basename "$cache") (10-25 minutes on 2 cores)"
-    build_mmcv "$cache"
-  fi
-  say "installing mmcv from $cache and the OpenMMLab stack"
-  "${PIP[@]}" install "$cache"/mmcv-"$MMCV_VERSION"-*.whl "${REQUIREMENTS[@]}"
+  wheel=$(bash "$ROOT/scripts/mmcv_wheel.sh" "$PY")
+  say "installing $wheel and the OpenMMLab stack"
+  "${PIP[@]}" install "$wheel" "${REQUIREMENTS[@]}"
 fi
 
 if ! imports "$STACK"; then
