@@ -18,12 +18,11 @@ from mmdet.registry import TRANSFORMS
 
 from ..datasets import fill_pad_values
 from ..datasets.transforms import CheckedLoadImageFromFile, ImageLoadError
+from ..datasets.transforms.checked_loading import UNREADABLE_IMAGE_POLICIES
 from ..utils import check_checkpoint_file, mmengine_checkpoint_globals
 from ..utils.checkpoint_files import refused_checkpoint
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-#: What to do with an image that cannot be loaded.
-UNREADABLE_IMAGE_POLICIES = ('error', 'skip')
 
 
 @dataclass

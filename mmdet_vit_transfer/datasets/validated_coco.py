@@ -36,6 +36,7 @@ from .coco_file_checks import (AnnotationFileError, check_class_names,
                                load_coco_annotations)
 from .instance_checks import OK, OUTCOMES, check_box, check_segmentation
 from .transforms.checked_loading import (NOT_LOADED_KEY,
+                                         UNREADABLE_IMAGE_POLICIES,
                                          CheckedLoadImageFromFile,
                                          ImageLoadError)
 
@@ -52,8 +53,6 @@ DATASET_OUTCOMES = {
     "image file not found (left out, on_missing_image='skip')",
 }
 MISSING_IMAGE_POLICIES = ('error', 'skip')
-#: At test time: stop at an image that cannot be loaded, or leave it out.
-UNREADABLE_IMAGE_POLICIES = ('error', 'skip')
 EXAMPLES_PER_OUTCOME = 3
 
 

@@ -36,6 +36,9 @@ LOAD_FAILURES = {
 #: Results and metainfo key of a test image that could not be loaded: the
 #: record of the failure (``path``, ``kind``, ``detail``).
 NOT_LOADED_KEY = 'image_not_loaded'
+#: At test and inference time: stop at an image that cannot be loaded
+#: (``'error'``), or leave it out and count it (``'skip'``).
+UNREADABLE_IMAGE_POLICIES = ('error', 'skip')
 
 
 class ImageLoadError(UserInputError, OSError):
