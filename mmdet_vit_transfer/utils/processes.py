@@ -8,7 +8,7 @@ none of them is left running, nor as a zombie.
   :class:`Interrupted`, which is a ``KeyboardInterrupt``).
 * :func:`end_process_group` ends a job started in a process group of its
   own: SIGTERM, a grace period, SIGKILL; it returns once no process of the
-  group exists.
+  group runs and this process has reaped the zombies that are its own.
 * :func:`end_children` ends and reaps the direct children of this process
   (dataloader workers, say) that are still there when a tool exits.
 
@@ -182,15 +182,26 @@ def reap_zombies(pgid: Optional[int] = None,
                 pass
 
 
+def group_ended(pgid: int) -> bool:
+    """Whether no process of group ``pgid`` runs and none is a zombie that
+    this process must reap (a zombie of another parent is that parent's, or
+    PID 1's)."""
+    if not group_exists(pgid):
+        return True
+    me = os.getpid()
+    return all(info.zombie and info.ppid != me for info in processes()
+               if info.pgid == pgid)
+
+
 def _wait_group_gone(pgid: int, timeout: float, leader) -> bool:
-    """Poll until no process of ``pgid`` exists, reaping what is ours."""
+    """Poll until :func:`group_ended`, reaping what is ours."""
     deadline = time.monotonic() + timeout
     spare = frozenset() if leader is None else frozenset({leader.pid})
     while True:
         if leader is not None:
             leader.poll()
         reap_zombies(pgid, spare)
-        if not group_exists(pgid):
+        if group_ended(pgid):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -199,12 +210,14 @@ def _wait_group_gone(pgid: int, timeout: float, leader) -> bool:
 
 def end_process_group(pgid: int, grace: float = GRACE_SECONDS,
                       leader=None) -> bool:
-    """End every process of group ``pgid`` and wait until none exists.
+    """End every process of group ``pgid`` and wait until none is left
+    (:func:`group_ended`).
 
     SIGTERM, then up to ``grace`` seconds for the group to end, then
     SIGKILL and up to :data:`KILL_WAIT_SECONDS` more. Zombies that are this
     process's children (the leader, and orphans when this process is a
-    subreaper) are reaped on the way.
+    subreaper) are reaped on the way; a subreaper thus returns when no
+    process of the group exists at all.
 
     Args:
         pgid (int): The group (the pid of its leader).
@@ -214,10 +227,10 @@ def end_process_group(pgid: int, grace: float = GRACE_SECONDS,
             exit status.
 
     Returns:
-        bool: True once the group is gone; False if something of it
-        (a zombie of another parent) is still there after the waits.
+        bool: True once the group has ended; False if a process of it
+        still runs after the waits.
     """
-    if not group_exists(pgid):
+    if group_ended(pgid):
         return True
     signal_group(pgid, signal.SIGTERM)
     if _wait_group_gone(pgid, grace, leader):

@@ -9,12 +9,12 @@ import textwrap
 import time
 
 import pytest
-from subprocess_runs import gone
+from subprocess_runs import gone, group_gone
 
 from mmdet_vit_transfer.utils import processes
 from mmdet_vit_transfer.utils.processes import (Interrupted,
                                                 end_process_group,
-                                                group_exists, interruptible,
+                                                interruptible,
                                                 signals_deferred)
 
 
@@ -48,7 +48,7 @@ def test_a_group_that_ignores_sigterm_is_killed_and_gone():
     assert end_process_group(job.pid, grace=0.5, leader=job)
     assert time.monotonic() - began < 10
     assert job.returncode == -signal.SIGKILL
-    assert not group_exists(job.pid)
+    assert group_gone(job.pid)
 
 
 def test_orphans_of_a_job_are_reaped_by_the_subreaper_that_ends_it(
