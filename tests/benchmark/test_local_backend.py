@@ -132,12 +132,14 @@ def test_a_model_that_fails_to_build_is_given_up_after_two_failures(
     assert len(record.attempts) == 2
     assert record.gave_up == 'failed the same way twice'
     assert record.current.reason == (
-        'exit status 1: ValueError: global_attn_indexes [-1, -1, -1, -1] out '
-        'of range for depth 2 (valid: 0..1)')
+        'exit status 1: error: cannot build the model from the config: '
+        'ValueError: global_attn_indexes [-1, -1, -1, -1] out of range for '
+        'depth 2 (valid: 0..1)')
     assert record.current.log_tail[-1] == record.current.reason.split(
         ': ', 1)[1]
     assert said[-1].startswith(f'not retrying {RUNS[0]}: failed the same '
-                               'way twice (exit status 1: ValueError')
+                               'way twice (exit status 1: error: cannot '
+                               'build the model')
     giving_up, = [line for line in said if line.startswith('giving up')]
     assert giving_up.startswith(
         f'giving up {RUNS[0]}: failed the same way twice; the last lines of ')

@@ -168,20 +168,21 @@ def test_an_image_that_is_text(toy, door):
     ('epoch_1.pth', 'error: checkpoint {path}: truncated or corrupt'),
     # The loader's own words follow.
     ('code.pth', 'error: cannot convert {path}: '),
-    ('openclip.pth', 'error: cannot convert {path}: ValueError: unknown '
-     'checkpoint format'),
+    ('resnet.pth', 'error: cannot convert {path}: '),
 ])
 def test_bad_checkpoints_to_convert(toy, load_tool, tmp_path, monkeypatch,
                                     source, expected):
     monkeypatch.delenv('MMDET_VIT_TRANSFER_DEBUG', raising=False)
-    # The names of an OpenCLIP visual tower: no layout the converter knows.
-    torch.save({'visual.conv1.weight': torch.randn(8, 3, 16, 16),
-                'visual.transformer.resblocks.0.attn.in_proj_weight':
-                torch.randn(24, 8)}, toy / 'openclip.pth')
+    # A torchvision ResNet's names: no layout of a ViT.
+    torch.save({'conv1.weight': torch.randn(8, 3, 7, 7),
+                'layer1.0.conv1.weight': torch.randn(8, 8, 1, 1),
+                'fc.weight': torch.randn(10, 8)}, toy / 'resnet.pth')
     path = toy / source
     with pytest.raises(SystemExit) as stop:
         load_tool('tools/convert_checkpoint.py').main(
             [str(path), str(tmp_path / 'out.pth')])
-    line = str(stop.value.code).splitlines()[-1]
-    print(f'convert_checkpoint.py {source}\n  -> {line}')
-    assert line.startswith(expected.format(path=path))
+    lines = str(stop.value.code).splitlines()
+    print(f'convert_checkpoint.py {source}\n  -> {lines[-1]}')
+    # The hint where the traceback is, then the error.
+    assert len(lines) == 2
+    assert lines[-1].startswith(expected.format(path=path))
