@@ -9,6 +9,7 @@ _base_ = [
     './_base_/datasets/coco_instance_lsj_1024.py',
     './_base_/schedules/lsj_adamw_cosine.py', './_base_/default_runtime.py'
 ]
+from mmdet_vit_transfer.datasets import at_image_size  # noqa: E402
 
 image_size = (256, 256)
 embed_dims = 192
@@ -56,29 +57,12 @@ model = dict(
 
 data_root = 'data/toy_coco/'
 metainfo = dict(classes=('circle', 'triangle', 'square'))
-# Milder scale jitter than the paper's (0.1, 2.0): a short schedule on small
-# images learns faster without the tiny and huge extremes.
-train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='LargeScaleJitter',
-        scale=image_size,
-        ratio_range=(0.75, 1.33),
-        pad_val=dict(img={{_base_.mean_pixel_bgr}}, seg=255)),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
+# The base's pipelines at this size, with milder scale jitter than the
+# paper's (0.1, 2.0): a short schedule on small images learns faster without
+# the tiny and huge extremes. The other toy configs change their size.
+train_pipeline = at_image_size(
+    _base_.train_pipeline, image_size, ratio_range=(0.75, 1.33))
+test_pipeline = at_image_size(_base_.test_pipeline, image_size)
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,

@@ -7,6 +7,7 @@
 # and seeds differed by up to 0.14 box AP (the runs behind this recipe:
 # docs/performance.md, "The demo").
 _base_ = './toy_vit_tiny_maskrcnn.py'
+from mmdet_vit_transfer.datasets import at_image_size  # noqa: E402
 
 image_size = (192, 192)
 embed_dims = 128
@@ -30,27 +31,8 @@ model = dict(
     ],
     train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=200)))
 
-train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='LargeScaleJitter',
-        scale=image_size,
-        ratio_range=(0.75, 1.33),
-        pad_val=dict(img={{_base_.mean_pixel_bgr}}, seg=255)),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
+train_pipeline = at_image_size(_base_.train_pipeline, image_size)
+test_pipeline = at_image_size(_base_.test_pipeline, image_size)
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -31,4 +31,5 @@ def _require_mmcv() -> None:
 
 _require_mmcv()
 
-from . import checkpoints, datasets, engine, models  # noqa: E402,F401
+from . import (checkpoints, datasets, engine, evaluation,  # noqa: E402,F401
+               models)

@@ -8,6 +8,7 @@ test started leaves the training running and slowing every later test.
 import os
 import signal
 import subprocess
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 #: Seconds a test waits for one end-to-end command on an idle 2-core machine
@@ -48,6 +49,34 @@ def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended: there is no such process, or it
+    is a zombie of another parent than this one. A zombie of another parent
+    is accepted: once its parent exits, only PID 1 can reap it, and in a
+    container PID 1 often reaps nothing. A zombie of the test process would
+    be the test's own unreaped child, and is not."""
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return True
+    state, ppid = stat.rsplit(')', 1)[1].split()[:2]
+    return state == 'Z' and int(ppid) != os.getpid()
+
+
+def group_gone(pgid: int) -> bool:
+    """Whether every process of group ``pgid`` has ended (:func:`gone`)."""
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / 'stat').read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and not gone(int(entry.name)):
+            return False
+    return True
 
 
 def wait(proc: subprocess.Popen, timeout: float) -> Optional[str]:

@@ -14,8 +14,11 @@ published or the converted one, goes through the same
 docs/itpn.md).
 """
 import argparse
+import pickle
 
 from mmdet_vit_transfer.checkpoints import FORMATS, convert_file
+from mmdet_vit_transfer.utils import check_checkpoint_file, user_errors_exit
+from mmdet_vit_transfer.utils.errors import INPUT_ERROR_TYPES, input_errors
 
 
 def build_parser():
@@ -35,7 +38,13 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    report = convert_file(args.src, args.dst, args.format)
+    # A file that is not a checkpoint, a layout that no format matches, a
+    # pickle that would run code: one line each.
+    with user_errors_exit(), input_errors(
+            f'cannot convert {args.src}',
+            INPUT_ERROR_TYPES + (pickle.UnpicklingError, )):
+        check_checkpoint_file(args.src)
+        report = convert_file(args.src, args.dst, args.format)
     print(report)
     print(f'Wrote {args.dst} (format: {report.format})')
     return report

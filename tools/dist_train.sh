@@ -13,8 +13,10 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 TOOLS=$(dirname "$0")
 
+# exec: Ctrl-C and SIGTERM reach torchrun itself, which ends the processes it
+# started and waits for them.
 PYTHONPATH="$TOOLS/..:${PYTHONPATH:-}" \
-"${PYTHON:-python}" -m torch.distributed.run \
+exec "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$NPROC" --master_port="$PORT" \
     "$TOOLS/train.py" "$CONFIG" --launcher pytorch "${@:3}"

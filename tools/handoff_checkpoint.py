@@ -16,6 +16,8 @@ on any other difference, and prints the load report. Stage 2 then starts with
 import argparse
 
 from mmdet_vit_transfer.engine import handoff_checkpoint
+from mmdet_vit_transfer.utils import check_checkpoint_file, user_errors_exit
+from mmdet_vit_transfer.utils.errors import input_errors
 
 
 def build_parser():
@@ -31,8 +33,12 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    report = handoff_checkpoint(args.stage1_checkpoint, args.stage2_config,
-                                args.out)
+    with user_errors_exit(), input_errors(
+            f'cannot hand {args.stage1_checkpoint} off to '
+            f'{args.stage2_config}'):
+        check_checkpoint_file(args.stage1_checkpoint)
+        report = handoff_checkpoint(args.stage1_checkpoint,
+                                    args.stage2_config, args.out)
     print(report)
     print(f'Wrote {args.out}: start stage 2 with load_from={args.out!r}')
     return report

@@ -2,14 +2,19 @@
 
     python tools/infer.py CONFIG CHECKPOINT IMAGE_OR_FOLDER... \
         [--out-dir DIR] [--score-thr 0.3] [--device cpu]
+        [--on-unreadable-image error|skip]
 
 Writes DIR/vis/<image name> (boxes, masks, class names and scores of the
 predictions at or above --score-thr) and DIR/preds/<image stem>.json (all
-predictions), through mmdet's DetInferencer.
+predictions), through mmdet's DetInferencer. An image that cannot be
+loaded stops it with one line naming the file, or with
+--on-unreadable-image skip is logged, left out and counted at the end.
 """
 import argparse
 
-from mmdet_vit_transfer.analysis.inference import draw_predictions
+from mmdet_vit_transfer.analysis.inference import (UNREADABLE_IMAGE_POLICIES,
+                                                   draw_predictions,
+                                                   readable_images)
 from mmdet_vit_transfer.utils import user_errors_exit
 
 
@@ -23,17 +28,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='lowest score drawn (default: 0.3)')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--on-unreadable-image', default='error',
+                        choices=UNREADABLE_IMAGE_POLICIES,
+                        help='an image that cannot be loaded stops the run '
+                        '(default) or is skipped and counted')
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     with user_errors_exit():
-        drawn = draw_predictions(args.config, args.checkpoint, args.images,
+        images, unreadable = readable_images(args.images,
+                                             args.on_unreadable_image)
+        drawn = draw_predictions(args.config, args.checkpoint, images,
                                  args.out_dir, score_thr=args.score_thr,
                                  device=args.device)
     for item in drawn:
         print(f'{item.image} -> {item.drawn}, {item.predictions}')
+    if unreadable:
+        print(f'{len(unreadable)} images could not be loaded and were '
+              'skipped: ' + '; '.join(map(str, unreadable)))
     return drawn
 
 

@@ -4,9 +4,11 @@ its training curves and draw its predictions on a few validation images.
     python tools/show_results.py WORK_DIR [--images 4] [--score-thr 0.5]
 
 Writes WORK_DIR/curves.png and WORK_DIR/predictions/vis/<image> and says
-where they are.
+where they are; prints nothing else.
 """
 import argparse
+import contextlib
+import io
 import warnings
 from pathlib import Path
 
@@ -47,13 +49,16 @@ def main(argv=None) -> None:
     if args.images > 0:
         from mmdet_vit_transfer.analysis.inference import draw_predictions
         config, checkpoint, images = validation_images(work_dir, args.images)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), \
+                contextlib.redirect_stdout(io.StringIO()):
             # mmengine's visualiser warns of its unused logging backends and
-            # of boxes it clips at the image border.
+            # of boxes it clips at the image border; its checkpoint loader
+            # prints the file it reads.
             warnings.simplefilter('ignore', UserWarning)
             drawn = draw_predictions(config, checkpoint, images,
                                      work_dir / 'predictions',
-                                     score_thr=args.score_thr)
+                                     score_thr=args.score_thr,
+                                     show_progress=False)
         print(f'Predictions (score >= {args.score_thr}) drawn on '
               f'{len(drawn)} validation images: {drawn[0].drawn.parent}/')
     print(f'Logs: {work_dir}/<timestamp>/<timestamp>.log; '

@@ -20,9 +20,10 @@ else
     NODE_ARGS=(--ntasks-per-node="${TASKS_PER_NODE:-1}")
 fi
 
+# exec: Ctrl-C and SIGTERM reach srun itself, which cancels its tasks.
 # shellcheck disable=SC2086  # SRUN_ARGS holds several options
 PYTHONPATH="$TOOLS/..:${PYTHONPATH:-}" \
-srun -p "$PARTITION" \
+exec srun -p "$PARTITION" \
     --job-name="$JOB_NAME" \
     --ntasks="$GPUS" \
     "${NODE_ARGS[@]}" \

@@ -7,14 +7,16 @@ errors.
         [--scale default|small] [--arms random direct mae]
 
 The default scale takes under an hour on 2 CPU cores; --scale small runs a
-few iterations of everything. Reports go to OUT_DIR/summary/.
+few iterations of everything. The runs go through the benchmark's launcher
+(`tools/benchmark.py status OUT_DIR` follows them; run again, it continues
+what was interrupted). Reports go to OUT_DIR/summary/.
 """
 import argparse
-import os
 import sys
 
-from mmdet_vit_transfer.analysis.toy_benchmark import (ARMS, SCALES,
-                                                       run_toy_benchmark)
+from mmdet_vit_transfer.benchmark.toy import ARMS, SCALES, run_toy_benchmark
+from mmdet_vit_transfer.utils import user_errors_exit
+from mmdet_vit_transfer.utils.processes import interruptible
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,20 +28,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    result = run_toy_benchmark(args.out_dir, args.scale, args.arms)
-    summary = result.summary
-    print('\n' + summary.files['markdown'].read_text())
+    try:
+        with user_errors_exit(), interruptible(subreaper=True):
+            result = run_toy_benchmark(args.out_dir, args.scale, args.arms)
+    except KeyboardInterrupt:
+        print('interrupted; the state is saved: run the same command again '
+              'to continue')
+        return 130
+    files = result.files
+    unfinished = {name: status
+                  for name, status in result.launch.statuses.items()
+                  if status != 'done'}
+    for name, status in unfinished.items():
+        print(f'left out {name}: {status}', file=sys.stderr)
+    if 'markdown' not in files or 'errors' not in files:
+        print(f'error: no results; `python tools/benchmark.py status '
+              f'{args.out_dir}` says why', file=sys.stderr)
+        return 1
+    print('\n' + files['markdown'].read_text())
     print('TIDE errors (delta AP50) of the longer schedule:\n')
-    print(result.files['errors_table'].read_text())
-    total = sum(result.timings.values())
-    print(f'Wall time {total / 60:.1f} min; reports in '
-          f"{os.path.dirname(summary.files['markdown'])}")
-    for work_dir, reason in summary.skipped:
-        print(f'left out {work_dir}: {reason}', file=sys.stderr)
-    return result
+    print(files['errors'].read_text())
+    print(f'Wall time {result.total_seconds / 60:.1f} min; reports in '
+          f"{files['markdown'].parent}")
+    return 1 if unfinished else 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -10,6 +10,7 @@
 # toy_vit_tiny_direct_stage2.py with load_from=OUT. The toy set is small, so
 # it is not repeated within an epoch as the COCO configs are.
 _base_ = '../toy_vit_tiny_maskrcnn.py'
+from mmdet_vit_transfer.datasets import at_image_size  # noqa: E402
 
 image_size = (128, 128)
 
@@ -22,27 +23,9 @@ model = dict(
         pretrain_img_size=image_size[0],
         window_size=4))
 
-train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='LargeScaleJitter',
-        scale=image_size,
-        ratio_range=(0.8, 1.2),
-        pad_val=dict(img={{_base_.mean_pixel_bgr}}, seg=255)),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
+train_pipeline = at_image_size(
+    _base_.train_pipeline, image_size, ratio_range=(0.8, 1.2))
+test_pipeline = at_image_size(_base_.test_pipeline, image_size)
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -1,19 +1,26 @@
 """Predictions of a trained detector drawn on images, through mmdet's
 ``DetInferencer`` and ``DetLocalVisualizer`` (boxes, masks, class names and
 scores)."""
+import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence, Tuple, Union
 
 from mmcv.transforms import LoadImageFromFile
 from mmengine.config import Config
+from mmengine.logging import MMLogger, print_log
 from mmengine.registry import init_default_scope
 
 import mmdet_vit_transfer  # noqa: F401  (registers the components)
 from mmdet.apis import DetInferencer
 from mmdet.registry import TRANSFORMS
 
+from ..datasets import fill_pad_values
+from ..datasets.transforms import CheckedLoadImageFromFile, ImageLoadError
+from ..datasets.transforms.checked_loading import UNREADABLE_IMAGE_POLICIES
 from ..utils import check_checkpoint_file, mmengine_checkpoint_globals
+from ..utils.checkpoint_files import refused_checkpoint
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -65,15 +72,50 @@ def collect_images(inputs: Sequence[Union[str, Path]]) -> List[Path]:
     return images
 
 
+def readable_images(inputs: Sequence[Union[str, Path]],
+                    on_unreadable_image: str = 'error'
+                    ) -> Tuple[List[Path], List[ImageLoadError]]:
+    """The images named by ``inputs`` (:func:`collect_images`) that load,
+    and the failures of those that do not.
+
+    Args:
+        inputs: image files or folders of images.
+        on_unreadable_image (str): ``'error'`` raises the first failure;
+            ``'skip'`` logs each one with its path and leaves it out.
+
+    Raises:
+        ImageLoadError: an image that cannot be loaded, with ``'error'``.
+    """
+    if on_unreadable_image not in UNREADABLE_IMAGE_POLICIES:
+        raise ValueError(f'on_unreadable_image must be one of '
+                         f'{UNREADABLE_IMAGE_POLICIES}, got '
+                         f'{on_unreadable_image!r}')
+    loader = CheckedLoadImageFromFile()
+    loaded, failures = [], []
+    for image in collect_images(inputs):
+        try:
+            loader(dict(img_path=str(image)))
+        except ImageLoadError as error:
+            if on_unreadable_image == 'error':
+                raise
+            print_log(f'cannot load image {error}; skipped',
+                      logger='current', level=logging.WARNING)
+            failures.append(error)
+        else:
+            loaded.append(image)
+    return loaded, failures
+
+
 def inference_config(config: Union[str, Path]) -> Config:
-    """The config, its test pipeline's image loader named as
-    ``DetInferencer`` looks for it.
+    """The config, its padding values filled in as the runner fills them
+    (:func:`~mmdet_vit_transfer.datasets.fill_pad_values`), its test
+    pipeline's image loader named as ``DetInferencer`` looks for it.
 
     The inferencer replaces ``LoadImageFromFile`` by a loader that also takes
     arrays, and refuses a pipeline without it; a subclass (such as
     ``CheckedLoadImageFromFile``) is renamed to its base, arguments kept.
     """
-    cfg = Config.fromfile(config)
+    cfg = fill_pad_values(Config.fromfile(config))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     for transform in cfg.test_dataloader.dataset.pipeline:
         loader = TRANSFORMS.get(transform['type'])
@@ -109,7 +151,8 @@ def draw_predictions(config: Union[str, Path],
                      images: Sequence[Union[str, Path]],
                      out_dir: Union[str, Path],
                      score_thr: float = 0.3,
-                     device: str = 'cpu') -> List[DrawnPrediction]:
+                     device: str = 'cpu',
+                     show_progress: bool = True) -> List[DrawnPrediction]:
     """Run a detector on images and save them with its predictions drawn.
 
     Writes ``out_dir/vis/<image name>`` (drawing of the predictions scoring
@@ -122,6 +165,7 @@ def draw_predictions(config: Union[str, Path],
         out_dir (str | Path): where the files go.
         score_thr (float): lowest score drawn, in [0, 1].
         device (str): ``'cpu'`` or ``'cuda'``.
+        show_progress (bool): show the inferencer's progress bar.
     """
     if not 0.0 <= score_thr <= 1.0:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
@@ -130,10 +174,23 @@ def draw_predictions(config: Union[str, Path],
             raise FileNotFoundError(f'{what} {path} does not exist')
     check_checkpoint_file(checkpoint)
     image_files = collect_images(images)
-    # An mmengine checkpoint holds numpy objects beside the weights.
-    with mmengine_checkpoint_globals():
-        inferencer = DetInferencer(model=inference_config(config),
-                                   weights=str(checkpoint), device=device)
+    # An mmengine checkpoint holds numpy objects beside the weights. While
+    # the inferencer is built, mmengine logs its registry fallback for the
+    # collate function and the test dataset (built for its palette) that its
+    # loader is no longer the checked one: noise, kept out.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with mmengine_checkpoint_globals():
+            inferencer = DetInferencer(model=inference_config(config),
+                                       weights=str(checkpoint),
+                                       device=device,
+                                       show_progress=show_progress)
+    except pickle.UnpicklingError as error:
+        raise refused_checkpoint(checkpoint) from error
+    finally:
+        logger.setLevel(level)
     classes = _class_names(inferencer)
     inferencer.model.dataset_meta['classes'] = classes
     inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta

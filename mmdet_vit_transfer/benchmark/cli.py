@@ -1,11 +1,11 @@
 """The command line of ``tools/benchmark.py`` (its docstring is the
 usage)."""
 import argparse
-import signal
 
 from mmengine.config import DictAction
 
 from ..utils.errors import user_errors_exit
+from ..utils.processes import interruptible
 from .backends import LocalBackend, SlurmBackend
 from .launcher import launch
 from .plan import CONFIG_ROOT, grid_configs, plan_runs
@@ -82,14 +82,15 @@ def run_launch(args):
     if args.inits or args.sizes or args.schedules or not configs:
         configs = grid_configs(args.config_dir, args.inits, args.sizes,
                                args.schedules) + configs
-    # SIGTERM stops the launcher as Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM stops the launcher as Ctrl-C does; the orphans of its jobs'
+    # processes come to it, to be reaped.
     try:
-        result = launch(args.work_dir, plan_runs(configs),
-                        make_backend(args), args.cfg_options,
-                        args.max_failures, args.retry_failed,
-                        not args.no_wait, args.poll_seconds,
-                        dry_run=args.dry_run)
+        with interruptible(subreaper=True):
+            result = launch(args.work_dir, plan_runs(configs),
+                            make_backend(args), args.cfg_options,
+                            args.max_failures, args.retry_failed,
+                            not args.no_wait, args.poll_seconds,
+                            dry_run=args.dry_run)
     except KeyboardInterrupt:
         print('interrupted; the state is saved: run the same command again '
               'to continue')

@@ -7,18 +7,21 @@
 * follows the jobs that an earlier launcher submitted and did not see end
   (it was killed, or left Slurm jobs running);
 * submits every other run once (locally one after another, on Slurm all at
-  once), each from its newest complete checkpoint (:mod:`.jobs`);
+  once; a run that shares an unfinished stage with a running one waits for
+  it), each from its newest complete checkpoint (:mod:`.jobs`);
 * records how each job ended (:mod:`.state`): done when its last stage
   evaluated at the end of its schedule, else failed, with the reason (how
-  the job ended and the last error line of its log) and its log's last
-  lines. A failed run is submitted again by the next launch, unless it
-  failed the same way twice from the same checkpoint or ``max_failures``
-  times: then it is reported and left alone;
+  the job ended, a :class:`~.backends.JobEnd`, and the last error line of
+  its log) and its log's last lines. A failed run is submitted again by the
+  next launch, unless it failed the same way twice from the same checkpoint
+  or ``max_failures`` times: then it is reported and left alone;
 * writes the results (:mod:`.results`) once no job is left running.
 
-Ctrl-C (or SIGTERM) stops the local job, records its attempt as
-interrupted (not a failure) and leaves Slurm jobs running; the state is
-saved after every change, so killing the launcher loses nothing either.
+Ctrl-C (or SIGTERM) stops the jobs of a backend that does not detach them
+(local), waiting until none of their processes exists, records their
+attempts as interrupted (not failures) and the runs as pending, to be
+resumed by the next launch; detached (Slurm) jobs keep running. The state
+is saved after every change, so killing the launcher loses nothing either.
 """
 import re
 import time
@@ -26,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .jobs import write_job
+from ..utils.errors import UserInputError
+from ..utils.processes import signals_deferred
+from .backends import DryRunBackend, JobEnd
+from .jobs import ATTEMPT_HEADER, attempt_log, next_resume_point, write_job
 from .lock import LauncherLock
 from .plan import RunPlan
 from .results import write_results
@@ -34,11 +40,9 @@ from .state import (Attempt, BenchmarkState, RunRecord, StateFile, now,
                     write_text_atomically)
 from .status import run_progress
 from .workdir import BenchmarkDir
-from ..utils.errors import UserInputError
 
 #: Lines of a failed run's log kept in the state and printed.
 LOG_TAIL = 15
-ATTEMPT_HEADER = '[benchmark] ===== attempt'
 #: The line that says why a command failed: our tools' ``error: ...``, or
 #: the last line of a Python traceback.
 ERROR_LINE = re.compile(r'^(error: .*|[\w.]*(Error|Exception)(: .*)?)$')
@@ -53,16 +57,6 @@ class LaunchResult:
     @property
     def all_done(self) -> bool:
         return all(s == 'done' for s in self.statuses.values())
-
-
-def attempt_log(log: Path) -> List[str]:
-    """The lines of the last attempt in a run's log."""
-    if not log.is_file():
-        return []
-    lines = log.read_text(errors='replace').splitlines()
-    starts = [i for i, line in enumerate(lines)
-              if line.startswith(ATTEMPT_HEADER)]
-    return lines[starts[-1] + 1:] if starts else lines
 
 
 def error_line(lines: Sequence[str]) -> Optional[str]:
@@ -93,14 +87,13 @@ class Launcher:
     def __init__(self, bench: BenchmarkDir, runs: Sequence[RunPlan], backend,
                  state_file: StateFile, cfg_options: Optional[Dict],
                  max_failures: int, poll_seconds: float,
-                 say: Callable[[str], None], dry_run: bool = False):
+                 say: Callable[[str], None]):
         self.bench, self.runs, self.backend = bench, list(runs), backend
         self.file, self.cfg_options = state_file, cfg_options
         self.max_failures, self.poll_seconds, self.say = (max_failures,
                                                           poll_seconds, say)
         self.state: BenchmarkState = state_file.load()
-        self._progress: Dict[str, str] = {}
-        self.dry_run = dry_run
+        self._positions: Dict[str, tuple] = {}
 
     def record(self, run: RunPlan) -> RunRecord:
         return self.state.runs[run.name]
@@ -134,13 +127,13 @@ class Launcher:
                 # Given up and retried: one more attempt.
                 record.gave_up = None
                 todo.append(run)
-        if not self.dry_run:
-            self.file.save(self.state)
+        self.file.save(self.state)
         return todo, running
 
     def start(self, run: RunPlan) -> bool:
-        """Submit ``run``; False when its job could not even be written
-        (its config does not load), which is recorded as a failure."""
+        """Submit ``run``; False when the backend started nothing (a dry
+        run) or its job could not even be written (its config does not
+        load), which is recorded as a failure."""
         record = self.record(run)
         number = len(record.attempts) + 1
         log = self.bench.log(run.name)
@@ -149,25 +142,13 @@ class Launcher:
             job = write_job(self.bench, run, self.backend, self.cfg_options,
                             number)
         except Exception as err:  # noqa: BLE001  any config error
-            error = (f'error: cannot load the config of {run.name}: '
-                     f'{type(err).__name__}: {err}')
-            if self.dry_run:
-                self.say(f'would not submit {run.name}: {error}')
-                return False
-            with log.open('a') as f:
-                f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
-                        f'{now()}) =====\n{error}\n')
-            record.attempts.append(Attempt(self.backend.name, '', now()))
-            self.finish(run, 'not submitted')
+            self.not_submitted(run, number, (
+                f'error: cannot load the config of {run.name}: '
+                f'{type(err).__name__}: {err}'))
             return False
-        if self.dry_run:
-            command = self.backend.submit_command(run.name, job.script, log)
-            self.say(f'would submit {run.name} (attempt {number}): {command}')
-            return False
-        with log.open('a') as f:
-            f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
-                    f'{now()}) =====\n')
         job_id = self.backend.submit(run.name, job.script, log)
+        if job_id is None:
+            return False
         record.attempts.append(
             Attempt(self.backend.name, job_id, now(), job.resumed_from))
         record.status = 'running'
@@ -182,7 +163,17 @@ class Launcher:
                  f'{self.backend.describe(job_id)}; log {log}')
         return True
 
-    def finish(self, run: RunPlan, how: str) -> None:
+    def not_submitted(self, run: RunPlan, number: int, error: str) -> None:
+        """Record attempt ``number`` of ``run`` as failed before its job
+        started, with ``error`` in its log."""
+        with self.bench.log(run.name).open('a') as f:
+            f.write(f'{ATTEMPT_HEADER} {number} ({self.backend.name}, '
+                    f'{now()}) =====\n{error}\n')
+        self.record(run).attempts.append(
+            Attempt(self.backend.name, '', now()))
+        self.finish(run, JobEnd(cause='not submitted'))
+
+    def finish(self, run: RunPlan, end: JobEnd) -> None:
         """Record how ``run``'s job ended."""
         record, attempt = self.record(run), self.record(run).current
         attempt.ended = now()
@@ -190,11 +181,12 @@ class Launcher:
             attempt.outcome, record.status = 'done', 'done'
             self.say(f'done {run.name}')
         else:
-            lines = attempt_log(self.bench.log(run.name))
+            log = self.bench.log(run.name)
+            lines = attempt_log(log, len(record.attempts))
             error = error_line(lines)
             attempt.outcome, record.status = 'failed', 'failed'
-            attempt.reason = f'{how}: {error}' if error else how
-            if not error and how.endswith('exit status 0'):
+            attempt.reason = f'{end}: {error}' if error else str(end)
+            if not error and end.succeeded:
                 attempt.reason += (', without the evaluation at the end of '
                                    'its schedule')
             attempt.log_tail = lines[-LOG_TAIL:]
@@ -202,52 +194,71 @@ class Launcher:
             self.say(f'failed {run.name}: {attempt.reason}')
             if record.gave_up:
                 self.say(f'giving up {run.name}: {record.gave_up}; the last '
-                         f'lines of {self.bench.log(run.name)}:\n' +
+                         f'lines of {log}:\n' +
                          '\n'.join(f'    {line}' for line in lines[-LOG_TAIL:]))
         self.file.save(self.state)
 
     def interrupt(self, running: List[RunPlan]) -> None:
-        """Stop local jobs (their attempts are interrupted, the runs
-        pending); Slurm jobs keep running and the next launch follows
-        them."""
+        """Stop the jobs that are not detached, waiting until none of their
+        processes exists (their attempts are interrupted, the runs pending,
+        resumed by the next launch); detached jobs keep running and the next
+        launch follows them."""
         for run in running:
             record = self.record(run)
-            if self.backend.name == 'slurm':
-                self.say(f'{run.name} keeps running as '
-                         f'{self.backend.describe(record.current.job)}')
+            job = self.backend.describe(record.current.job)
+            if self.backend.detached:
+                self.say(f'{run.name} keeps running as {job}')
                 continue
             self.backend.cancel(record.current.job)
+            resume = next_resume_point(self.bench, run)
             record.current.ended = now()
             record.current.outcome = 'interrupted'
-            record.current.reason = 'stopped by the launcher (interrupted)'
+            record.current.reason = 'stopped by the launcher'
             record.status = 'pending'
-            self.say(f'stopped {run.name}; the next launch resumes it')
+            self.say(f'stopped {run.name} ({job}); the next launch resumes '
+                     'it' + (f' from {resume}' if resume else ''))
         self.file.save(self.state)
 
     def report_progress(self, run: RunPlan) -> None:
-        """Say where a running run is when it reaches a new epoch."""
+        """Say where a running run is when its logged position (stage,
+        epoch, iteration) changes."""
         progress = run_progress(self.bench, self.record(run))
-        key = progress.split(', eta')[0] if progress else None
-        if progress and self._progress.get(run.name) != key:
-            self._progress[run.name] = key
-            self.say(f'{run.name}: {progress}')
+        if progress is not None and \
+                self._positions.get(run.name) != progress.position:
+            self._positions[run.name] = progress.position
+            self.say(f'{run.name}: {progress.describe()}')
 
-    def run(self, retry_failed: bool, wait: bool) -> LaunchResult:
+    def waits(self, run: RunPlan, running: List[RunPlan]) -> bool:
+        """Whether ``run`` shares an unfinished stage with a running run."""
+        busy = {stage.name for other in running for stage in other.stages}
+        return any(stage.name in busy and
+                   not self.bench.stage_done(run, stage)
+                   for stage in run.stages)
+
+    def run(self, retry_failed: bool, wait: bool,
+            results: Callable[[BenchmarkDir, List[str]], Dict[str, Path]]
+            ) -> LaunchResult:
         todo, running = self.prepare(retry_failed)
         try:
             while todo or running:
                 for run in list(running):
-                    how = self.backend.poll(self.record(run).current.job)
-                    if how is None:
+                    end = self.backend.poll(self.record(run).current.job)
+                    if end is None:
                         self.report_progress(run)
                     else:
                         running.remove(run)
-                        self.finish(run, how)
+                        self.finish(run, end)
                 parallel = self.backend.parallel or len(todo) + len(running)
-                while todo and len(running) < parallel:
-                    run = todo.pop(0)
-                    if self.start(run):
-                        running.append(run)
+                for run in list(todo):
+                    if len(running) >= parallel:
+                        break
+                    if self.waits(run, running):
+                        continue
+                    todo.remove(run)
+                    # A stop while submitting comes once the job is known.
+                    with signals_deferred():
+                        if self.start(run):
+                            running.append(run)
                 if running and not wait and not todo:
                     self.say(f'{len(running)} job(s) keep running; '
                              '`status` shows them, the same command '
@@ -256,13 +267,18 @@ class Launcher:
                 if running:
                     time.sleep(self.poll_seconds)
         except KeyboardInterrupt:
-            self.interrupt(running)
+            # The cleanup is bounded; a second Ctrl-C waits for it.
+            with signals_deferred():
+                self.interrupt(running)
             raise
         names = [run.name for run in self.runs]
-        files = ({} if running or self.dry_run else write_results(
-            self.bench, names))
+        files = {} if running else results(self.bench, names)
         return LaunchResult(
             {name: self.state.runs[name].status for name in names}, files)
+
+
+def discard(path: Path, text: str) -> None:
+    """A state writer that writes nothing (a dry run)."""
 
 
 def launch(work_dir, runs: Sequence[RunPlan], backend,
@@ -271,7 +287,10 @@ def launch(work_dir, runs: Sequence[RunPlan], backend,
            poll_seconds: float = 10.0,
            write_state: Callable[[Path, str], None] = write_text_atomically,
            say: Callable[[str], None] = print,
-           dry_run: bool = False) -> LaunchResult:
+           dry_run: bool = False,
+           results: Callable[[BenchmarkDir, List[str]],
+                             Dict[str, Path]] = write_results
+           ) -> LaunchResult:
     """Run a benchmark to its end, or continue one (see the module doc).
 
     Args:
@@ -289,8 +308,12 @@ def launch(work_dir, runs: Sequence[RunPlan], backend,
             file atomically.
         say (callable): where progress lines go.
         dry_run (bool): write the configs and job scripts of the runs it
-            would submit and say how it would submit them; submit nothing,
-            save no state.
+            would submit and say how it would submit them (through a
+            :class:`~.backends.DryRunBackend`); submit nothing, save no
+            state, write no results.
+        results (callable): ``results(bench, run_names)`` writes the
+            reports once no job runs; returns name -> file
+            (:func:`~.results.write_results`).
 
     Raises:
         LauncherBusyError: another launcher runs this benchmark.
@@ -300,9 +323,16 @@ def launch(work_dir, runs: Sequence[RunPlan], backend,
     """
     if max_failures < 1:
         raise UserInputError(f'max_failures must be >= 1, got {max_failures}')
+    if dry_run:
+        backend, write_state = DryRunBackend(backend, say), discard
+        wait, results = False, _no_results
     bench = BenchmarkDir(work_dir)
     with LauncherLock(bench.lock):
         launcher = Launcher(bench, runs, backend,
                             StateFile(bench.state, write_state), cfg_options,
-                            max_failures, poll_seconds, say, dry_run)
-        return launcher.run(retry_failed, wait)
+                            max_failures, poll_seconds, say)
+        return launcher.run(retry_failed, wait, results)
+
+
+def _no_results(bench: BenchmarkDir, runs: List[str]) -> Dict[str, Path]:
+    return {}

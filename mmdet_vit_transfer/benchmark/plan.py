@@ -1,20 +1,29 @@
 """What a benchmark runs: runs, each a short sequence of stages.
 
-A run is one row of the results: its last stage trains and evaluates one
-config in ``<bench>/work_dirs/<run>``. Most runs are one training stage. A
-direct detection pre-training entry, a config ``X_stage2.py`` beside an
-``X_stage1.py``, is one run ``X`` of three stages: stage 1
-(``X_stage1``), the hand-off of its final checkpoint (``X_handoff``) and
-stage 2 (``X``), which starts from the handed-off file.
+A run is one cell of the results: its last stage trains and evaluates one
+config in ``<bench>/work_dirs/<run>``. Most runs
+are one training stage. A direct detection pre-training entry, a config
+``X_stage2.py`` beside an ``X_stage1.py``, is one run ``X`` of three stages:
+stage 1 (``X_stage1``), the hand-off of its final checkpoint (``X_handoff``)
+and stage 2 (``X``), which starts from the handed-off file.
+
+A training stage is the user's config with ``cfg_options`` merged (those of
+the launch, then the stage's own: an axis of a benchmark, such as a
+schedule, a seed or an initialisation, is one more entry), and ``inputs``:
+config keys set to the file an earlier stage wrote (a hand-off's as
+``load_from``, a converted pre-training as the backbone's checkpoint).
+Stages may be shared by runs (one pre-training, several fine-tunings):
+the first run that needs a stage runs it, the others find it finished.
 
 The paper's grid is selected by name, ``{init}_vit{size}_maskrcnn_
 {epochs}e.py`` in a config folder (the package's ``configs`` by default),
 and so are the families' runs (``configs/dinov2/``...; by their init), or
 given as a list of config files (iTPN, direct pre-training, anything).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Iterable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import mmdet_vit_transfer
 from mmdet_vit_transfer.analysis.runs import (init_key, parse_run_name,
@@ -33,12 +42,15 @@ class TrainStage:
     Args:
         name (str): stage name: its work dir and written config.
         config (Path): the user's config.
-        load_from (str, optional): name of the hand-off stage whose file
-            this stage starts from.
+        cfg_options (Mapping): merged into the config after the launch's
+            ``cfg_options``, as ``--cfg-options`` would be.
+        inputs (Mapping[str, str]): config key -> name of the stage whose
+            output file (``<bench>/checkpoints/<stage>.pth``) it is set to.
     """
     name: str
     config: Path
-    load_from: Optional[str] = None
+    cfg_options: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,19 @@ class HandoffStage:
     stage2: str
 
 
-Stage = Union[TrainStage, HandoffStage]
+@dataclass(frozen=True)
+class ConvertStage:
+    """Convert the final checkpoint of the pre-training stage ``source``
+    for the backbone (:func:`~mmdet_vit_transfer.checkpoints.convert_file`,
+    source format ``format``)."""
+    name: str
+    source: str
+    format: str = 'auto'
+
+
+Stage = Union[TrainStage, HandoffStage, ConvertStage]
+#: Stages whose product is one file, ``<bench>/checkpoints/<name>.pth``.
+FILE_STAGES = (HandoffStage, ConvertStage)
 
 
 @dataclass(frozen=True)
@@ -79,7 +103,8 @@ def direct_run(stage2_config: Path) -> RunPlan:
     return RunPlan(name, (
         TrainStage(f'{name}{STAGE1_SUFFIX}', stage1),
         HandoffStage(f'{name}_handoff', f'{name}{STAGE1_SUFFIX}', name),
-        TrainStage(name, stage2_config, load_from=f'{name}_handoff'),
+        TrainStage(name, stage2_config,
+                   inputs={'load_from': f'{name}_handoff'}),
     ))
 
 

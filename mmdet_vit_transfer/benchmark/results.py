@@ -5,7 +5,7 @@ named ``{init}_vit{size}_maskrcnn_{epochs}e``), a table of every finished
 run by name (``runs.md``: iTPN, direct pre-training, any config), and the
 TIDE breakdown of their final detections (``errors.{md,json,png}``)."""
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..analysis.benchmark_table import summarize_benchmark
 from ..analysis.runs import parse_run_name
@@ -18,8 +18,16 @@ def _ap(metrics: Dict, task: str) -> str:
     return '-' if value is None else f'{100 * value:.1f}'
 
 
-def write_results(bench: BenchmarkDir, runs: Sequence[str]) -> Dict[str, Path]:
+def write_results(bench: BenchmarkDir, runs: Sequence[str],
+                  error_runs: Optional[Sequence[str]] = None
+                  ) -> Dict[str, Path]:
     """Write the reports of the runs among ``runs`` that finished.
+
+    Args:
+        bench (BenchmarkDir): the benchmark.
+        runs (list[str]): run names.
+        error_runs (list[str], optional): the runs whose errors are
+            analysed (default: every finished run).
 
     Returns:
         dict: report name -> path (``runs``, and ``markdown``, ``csv``,
@@ -41,7 +49,9 @@ def write_results(bench: BenchmarkDir, runs: Sequence[str]) -> Dict[str, Path]:
     grid = [bench.work_dir(n) for n in finished if _is_grid_name(n)]
     if grid:
         files.update(summarize_benchmark(grid, out).files)
-    files.update(_error_analysis(bench, finished))
+    files.update(_error_analysis(bench, [
+        name for name in finished if error_runs is None or name in error_runs
+    ]))
     return files
 
 

@@ -5,16 +5,17 @@ the configs its stages train, and which stages are finished.
     <bench>/launcher.lock        held by the running launcher (:mod:`.lock`)
     <bench>/configs/<stage>.py   the config a training stage runs
     <bench>/work_dirs/<stage>/   its mmengine work dir
-    <bench>/checkpoints/<stage>.pth   a hand-off's output
+    <bench>/checkpoints/<stage>.pth   a hand-off's or a conversion's output
     <bench>/jobs/<run>.sh, <bench>/logs/<run>.log   a run's job and output
     <bench>/summary/             table, figure, TIDE errors (:mod:`.results`)
 
 A stage's config is the user's config as mmengine loads it, with the
-launch's ``--cfg-options`` merged, its ``work_dir``, the hand-off file as
-``load_from`` for stage 2 of direct pre-training, and the evaluation's
-detections saved to ``<work_dir>/results.{bbox,segm}.json`` for the error
-analysis. It is written again at every attempt, so an edited config is
-picked up by the next one.
+launch's ``--cfg-options`` and then the stage's own merged, its inputs (the
+hand-off file as ``load_from`` for stage 2 of direct pre-training), its
+``work_dir``, and the evaluation's detections saved to
+``<work_dir>/results.{bbox,segm}.json`` for the error analysis. It is
+written again at every attempt, so an edited config is picked up by the
+next one.
 """
 from pathlib import Path
 from typing import Dict, Optional, Union
@@ -23,7 +24,7 @@ from mmengine.config import Config
 
 from ..utils.checkpoint_files import is_complete_checkpoint
 from ..utils.run_results import last_coco_metrics
-from .plan import HandoffStage, RunPlan, Stage, TrainStage
+from .plan import FILE_STAGES, RunPlan, Stage, TrainStage
 
 
 class BenchmarkDir:
@@ -41,7 +42,8 @@ class BenchmarkDir:
     def work_dir(self, stage: str) -> Path:
         return self.root / 'work_dirs' / stage
 
-    def handoff(self, stage: str) -> Path:
+    def output(self, stage: str) -> Path:
+        """The file that a hand-off or a conversion stage writes."""
         return self.root / 'checkpoints' / f'{stage}.pth'
 
     def job(self, run: str) -> Path:
@@ -59,12 +61,14 @@ class BenchmarkDir:
                 read; the launcher records it as the run's failure.
         """
         cfg = Config.fromfile(stage.config)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        for options in (cfg_options, stage.cfg_options, {
+                key: str(self.output(source))
+                for key, source in stage.inputs.items()
+        }):
+            if options:
+                cfg.merge_from_dict(options)
         work_dir = self.work_dir(stage.name)
         cfg.work_dir = str(work_dir)
-        if stage.load_from:
-            cfg.load_from = str(self.handoff(stage.load_from))
         for key in ('val_evaluator', 'test_evaluator'):
             if isinstance(cfg.get(key), dict):
                 cfg[key]['outfile_prefix'] = str(work_dir / 'results')
@@ -101,12 +105,12 @@ class BenchmarkDir:
             return False
 
     def stage_done(self, run: RunPlan, stage: Stage) -> bool:
-        """Whether ``stage`` of ``run`` need not run (again): a hand-off
-        whose file is complete; a training stage whose final checkpoint is
-        complete and, for the run's last stage, whose final evaluation was
-        logged."""
-        if isinstance(stage, HandoffStage):
-            return is_complete_checkpoint(self.handoff(stage.name))
+        """Whether ``stage`` of ``run`` need not run (again): a hand-off or
+        conversion whose file is complete; a training stage whose final
+        checkpoint is complete and, for the run's last stage, whose final
+        evaluation was logged."""
+        if isinstance(stage, FILE_STAGES):
+            return is_complete_checkpoint(self.output(stage.name))
         if not self.config(stage.name).is_file():
             return False
         if not is_complete_checkpoint(self.final_checkpoint(stage.name)):

@@ -17,7 +17,10 @@ During training, an image that cannot be loaded (with
 and replaced by another random sample, through mmengine's refetch; the
 replacement carries the record in its ``replaced_samples`` metainfo, which
 :class:`~mmdet_vit_transfer.engine.hooks.SkippedSampleHook` counts across
-dataloader workers and processes. At test time such an image is an error.
+dataloader workers and processes. At test time such an image is an error,
+or with ``on_unreadable_image='skip'`` it is logged and a black stand-in
+keeps its place, which :class:`~mmdet_vit_transfer.evaluation.
+ValidatedCocoMetric` leaves out of the evaluation and counts.
 """
 import logging
 import os.path as osp
@@ -32,7 +35,9 @@ from mmdet.registry import DATASETS
 from .coco_file_checks import (AnnotationFileError, check_class_names,
                                load_coco_annotations)
 from .instance_checks import OK, OUTCOMES, check_box, check_segmentation
-from .transforms.checked_loading import (CheckedLoadImageFromFile,
+from .transforms.checked_loading import (NOT_LOADED_KEY,
+                                         UNREADABLE_IMAGE_POLICIES,
+                                         CheckedLoadImageFromFile,
                                          ImageLoadError)
 
 #: Metainfo key of a data sample that replaced unloadable ones.
@@ -76,11 +81,17 @@ class ValidatedCocoDataset(CocoDataset):
                  *args,
                  check_masks: bool = True,
                  on_missing_image: str = 'error',
+                 on_unreadable_image: str = 'error',
                  **kwargs):
         if on_missing_image not in MISSING_IMAGE_POLICIES:
             raise ValueError(
                 f'on_missing_image must be one of {MISSING_IMAGE_POLICIES}, '
                 f'got {on_missing_image!r}')
+        if on_unreadable_image not in UNREADABLE_IMAGE_POLICIES:
+            raise ValueError(
+                'on_unreadable_image must be one of '
+                f'{UNREADABLE_IMAGE_POLICIES}, got {on_unreadable_image!r}')
+        self.on_unreadable_image = on_unreadable_image
         self.check_masks = check_masks
         self.on_missing_image = on_missing_image
         self.issue_counts = Counter()
@@ -273,12 +284,23 @@ class ValidatedCocoDataset(CocoDataset):
     def prepare_data(self, idx: int):
         """Run the pipeline; an :class:`ImageLoadError` is recorded and
         gives None (mmengine then draws another sample) while training, and
-        is raised at test time."""
+        at test time is raised or, with ``on_unreadable_image='skip'``,
+        gives the sample of a black stand-in marked with the failure."""
         try:
             return super().prepare_data(idx)
         except ImageLoadError as error:
-            if self.test_mode:
+            if self.test_mode and self.on_unreadable_image == 'error':
                 raise
+            if self.test_mode:
+                print_log(f'cannot load test image {error}; it is left out '
+                          'of the evaluation', logger='current',
+                          level=logging.WARNING)
+                data_info = dict(self.get_data_info(idx),
+                                 **{NOT_LOADED_KEY: error.record})
+                data = self.pipeline(data_info)
+                data['data_samples'].set_metainfo(
+                    {NOT_LOADED_KEY: error.record})
+                return data
             self._replaced.append(
                 dict(path=error.path, kind=error.kind, detail=error.detail))
             print_log(f'cannot load image {error}; the sample is replaced '

@@ -16,32 +16,50 @@
   :class:`~.optimizers.CPUBFloat16AmpOptimWrapper`
   (:func:`~.optimizers.select_amp_optim_wrapper`), on accelerators as
   mmengine's own.
+* **Padding follows the normalisation.** Transforms that pad before
+  normalisation and whose config leaves the value out pad with the pixel
+  that the config's ``data_preprocessor`` turns into 0
+  (:func:`~mmdet_vit_transfer.datasets.fill_pad_values`).
 * **Resume.** ``--resume`` without a path continues from
   :func:`~.resume.find_resumable_checkpoint`, the newest *complete*
   checkpoint, even if the run was killed while saving.
 * **Checkpoint loading.** ``load_from`` / ``--resume PATH`` / the test
   checkpoint is checked first (a missing, truncated or corrupt file is an
-  error naming it), then read with ``torch.load(weights_only=True)``, with
-  mmengine's own checkpoint types allow-listed for that load only.
+  error naming it; the check reads the zip's directory, and the whole file
+  only with ``verify_checkpoint_checksums = True`` in the config), then read
+  with ``torch.load(weights_only=True)``, with mmengine's own checkpoint
+  types allow-listed for that load only.
+* **Impossible schedules** (a zero or negative lr, a scheduler phase that
+  is empty or begins after the run, a warmup longer than the run, a
+  milestone past ``max_epochs``) stop the run before its first iteration
+  (:mod:`.schedule_checks`).
 * **One line per user error.** Bad data, config values or checkpoint files
-  (:data:`~mmdet_vit_transfer.utils.USER_ERRORS`) end the run with the last
-  line ``error: <what> (<file>)``; the traceback goes to the log file.
+  (:data:`~mmdet_vit_transfer.utils.USER_ERRORS`), any error raised while
+  the model is built from the config or its weights are initialised from
+  ``init_cfg`` (reported as its root cause), and a checkpoint that the
+  weights-only load refuses end the run with the last line ``error: <what>
+  (<file>)``; the traceback goes to the log file.
 """
 import copy
 import logging
+import pickle
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import EpochBasedTrainLoop, Runner
 from mmdet.registry import RUNNERS
 
+from ..datasets.pipeline_configs import fill_pad_values
 from ..utils.checkpoint_files import (check_checkpoint_file,
-                                      mmengine_checkpoint_globals)
-from ..utils.errors import user_errors_exit
+                                      mmengine_checkpoint_globals,
+                                      refused_checkpoint)
+from ..utils.errors import ConfigError, input_errors, user_errors_exit
 from .distributed import setup_distributed
 from .optimizers import select_amp_optim_wrapper
+from .registry_checks import unregistered_types
 from .resume import find_resumable_checkpoint
+from .schedule_checks import check_learning_rate, check_param_schedulers
 
 #: ``runner_type`` of the configs (mmdet's scripts build it from the root
 #: registry, so the scope is spelled out).
@@ -56,7 +74,9 @@ class TransferRunner(Runner):
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'TransferRunner':
         """Set up distributed processing for ``cfg.launcher`` (gloo without
-        CUDA), then build the runner from ``cfg``.
+        CUDA), fill in the padding values of the pipelines
+        (:func:`~mmdet_vit_transfer.datasets.fill_pad_values`), then build
+        the runner from ``cfg``.
 
         Args:
             cfg (Config): The full config (not modified).
@@ -67,16 +87,52 @@ class TransferRunner(Runner):
         cfg = copy.deepcopy(cfg)
         with user_errors_exit():
             setup_distributed(cfg)
-            return super().from_cfg(cfg)
+            return super().from_cfg(fill_pad_values(cfg))
+
+    def build_model(self, model):
+        """mmengine's; an error raised while building is the config's,
+        reported as its root cause, and a misspelled ``type`` with the
+        registered names closest to it."""
+        with input_errors('cannot build the model from the config'):
+            try:
+                return super().build_model(model)
+            except KeyError as error:
+                unknown = unregistered_types(model, 'model')
+                if unknown:
+                    raise ConfigError(unknown[0]) from error
+                raise
 
     def build_optim_wrapper(self, optim_wrapper):
         """mmengine's, with ``AmpOptimWrapper`` selected for this machine
-        (:func:`~.optimizers.select_amp_optim_wrapper`)."""
+        (:func:`~.optimizers.select_amp_optim_wrapper`), after checking that
+        the lr is positive."""
+        if isinstance(optim_wrapper, dict):
+            check_learning_rate(optim_wrapper)
         if isinstance(optim_wrapper, dict) and 'type' in optim_wrapper:
             optim_wrapper = copy.copy(optim_wrapper)
             optim_wrapper['type'] = select_amp_optim_wrapper(
                 optim_wrapper['type'])
         return super().build_optim_wrapper(optim_wrapper)
+
+    def build_param_scheduler(self, scheduler):
+        """mmengine's, after checking that every scheduler config runs
+        within the training (:func:`~.schedule_checks.
+        check_param_schedulers`)."""
+        configs = [scheduler] if isinstance(scheduler, dict) and \
+            'type' in scheduler else scheduler
+        if isinstance(configs, list) and self._train_loop is not None:
+            epoch_based = isinstance(self.train_loop, EpochBasedTrainLoop)
+            check_param_schedulers(configs, len(self.train_dataloader),
+                                   self.max_epochs if epoch_based else None,
+                                   self.max_iters)
+        return super().build_param_scheduler(scheduler)
+
+    def _init_model_weights(self) -> None:
+        """mmengine's; an error raised while initialising the weights is
+        the config's ``init_cfg`` (its checkpoint or its options)."""
+        with input_errors('cannot initialise the model weights from '
+                          'init_cfg'):
+            super()._init_model_weights()
 
     def load_or_resume(self) -> None:
         """Load ``load_from`` or resume, as mmengine does, except that
@@ -92,9 +148,15 @@ class TransferRunner(Runner):
                           logger='current', level=logging.WARNING)
                 self._resume = False
         if self._load_from is not None:
-            check_checkpoint_file(self._load_from)
-        with mmengine_checkpoint_globals():
-            super().load_or_resume()
+            check_checkpoint_file(
+                self._load_from,
+                verify_checksums=self.cfg.get('verify_checkpoint_checksums',
+                                              False))
+        try:
+            with mmengine_checkpoint_globals():
+                super().load_or_resume()
+        except pickle.UnpicklingError as error:
+            raise refused_checkpoint(self._load_from) from error
 
     def train(self):
         with user_errors_exit(self.logger):

@@ -36,13 +36,13 @@ def test_a_new_direct_run_trains_hands_off_and_trains(tmp_path):
                            f'{bench.work_dir("toy_direct_stage1")}')
     assert handoff.endswith(
         f'{bench.work_dir("toy_direct_stage1")}/epoch_3.pth '
-        f'{bench.config("toy_direct")} {bench.handoff("toy_direct_handoff")}')
+        f'{bench.config("toy_direct")} {bench.output("toy_direct_handoff")}')
     assert '--resume' not in stage2 and job.resumed_from is None
     # The written config: options merged, its work dir, the hand-off as
     # load_from, the detections saved for the error analysis.
     cfg = bench.stage_config('toy_direct')
     assert cfg.train_cfg.max_epochs == 3
-    assert cfg.load_from == str(bench.handoff('toy_direct_handoff'))
+    assert cfg.load_from == str(bench.output('toy_direct_handoff'))
     assert cfg.val_evaluator.outfile_prefix == str(
         bench.work_dir('toy_direct') / 'results')
 
@@ -52,7 +52,7 @@ def test_finished_stages_are_skipped_and_the_next_resumes(tmp_path):
     bench = BenchmarkDir(tmp_path / 'bench')
     write_job(bench, run, LocalBackend(), None, 1)
     save(bench.work_dir('toy_direct_stage1') / 'epoch_2.pth')
-    save(bench.handoff('toy_direct_handoff'))
+    save(bench.output('toy_direct_handoff'))
     save(bench.work_dir('toy_direct') / 'epoch_1.pth')
     job = write_job(bench, run, SlurmBackend('gpu'), None, 2)
     stage2, = commands(job.script)
@@ -72,7 +72,7 @@ def test_stopped_in_the_final_evaluation_resumes_from_the_epoch_before(
     bench = BenchmarkDir(tmp_path / 'bench')
     write_job(bench, run, LocalBackend(), None, 1)
     save(bench.work_dir('toy_direct_stage1') / 'epoch_2.pth')
-    save(bench.handoff('toy_direct_handoff'))
+    save(bench.output('toy_direct_handoff'))
     for epoch in (1, 2):
         save(bench.work_dir('toy_direct') / f'epoch_{epoch}.pth')
     # mmengine resumed at epoch 2 of 2 would train and evaluate nothing.

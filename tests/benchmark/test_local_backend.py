@@ -10,7 +10,8 @@ import time
 
 import pytest
 from PIL import Image
-from subprocess_runs import LOAD_FACTOR, kill_group, run, start, wait
+from subprocess_runs import (LOAD_FACTOR, group_gone, kill_group, run, start,
+                             wait)
 from toy_grid import (ENV, RUNS, TOOL, job_pid, launch_and_stop,
                       launch_command, state, wait_for, write_toy_grid)
 
@@ -93,16 +94,18 @@ def test_a_second_launcher_is_refused_and_ctrl_c_loses_nothing(tmp_path):
         assert f'launcher: pid {first.pid} on host' in status.output
         assert f'running  {name}  ' in status.output
 
-        # Ctrl-C: the launcher stops its job and records the attempt as
-        # interrupted, not failed.
+        # Ctrl-C: the launcher stops its job, waits until none of the job's
+        # processes exists (it reaps their zombies itself) and records the
+        # attempt as interrupted, not failed.
         job = job_pid(bench, name)
         first.send_signal(signal.SIGINT)
         wait(first, 120)
+        assert first.returncode == 130
+        assert group_gone(job)
     finally:
         kill_group(first)
-    assert first.returncode == 130
-    with pytest.raises(ProcessLookupError):
-        os.killpg(job, 0)
+    output = (tmp_path / 'first.log').read_text()
+    assert f'stopped {name} (pid {job}); the next launch resumes it' in output
     record = state(bench).runs[name]
     assert record.status == 'pending'
     assert [a.outcome for a in record.attempts] == ['interrupted']
@@ -129,12 +132,14 @@ def test_a_model_that_fails_to_build_is_given_up_after_two_failures(
     assert len(record.attempts) == 2
     assert record.gave_up == 'failed the same way twice'
     assert record.current.reason == (
-        'exit status 1: ValueError: global_attn_indexes [-1, -1, -1, -1] out '
-        'of range for depth 2 (valid: 0..1)')
+        'exit status 1: error: cannot build the model from the config: '
+        'ValueError: global_attn_indexes [-1, -1, -1, -1] out of range for '
+        'depth 2 (valid: 0..1)')
     assert record.current.log_tail[-1] == record.current.reason.split(
         ': ', 1)[1]
     assert said[-1].startswith(f'not retrying {RUNS[0]}: failed the same '
-                               'way twice (exit status 1: ValueError')
+                               'way twice (exit status 1: error: cannot '
+                               'build the model')
     giving_up, = [line for line in said if line.startswith('giving up')]
     assert giving_up.startswith(
         f'giving up {RUNS[0]}: failed the same way twice; the last lines of ')

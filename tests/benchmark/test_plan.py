@@ -59,7 +59,8 @@ def test_direct_pretraining_is_stage1_handoff_stage2():
         CONFIG_ROOT / 'direct/maskrcnn_vitb_direct_stage1.py')
     assert handoff == HandoffStage('maskrcnn_vitb_direct_handoff',
                                    stage1.name, 'maskrcnn_vitb_direct')
-    assert stage2.load_from == handoff.name and stage2.name == run.name
+    assert stage2.inputs == {'load_from': handoff.name}
+    assert stage2.name == run.name
     with pytest.raises(UserInputError, match='stage 1 of direct '
                        'pre-training; give its stage 2'):
         plan_runs([CONFIG_ROOT / 'direct/maskrcnn_vitb_direct_stage1.py'])

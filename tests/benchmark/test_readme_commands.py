@@ -45,7 +45,7 @@ def test_readme_commands(tmp_path):
     assert grid_rc == slice_rc == configs_rc == status_rc == 0
 
     # The whole grid, one sbatch job per run, 4 nodes of 8 GPUs.
-    submits = re.findall(r'^would submit (\S+) \(attempt 1\): (.*)$', grid,
+    submits = re.findall(r'^would submit (\S+): (.*)$', grid,
                          re.M)
     assert len(submits) == 30
     assert submits[0][1].startswith(
@@ -58,14 +58,14 @@ def test_readme_commands(tmp_path):
     assert 'GPUS=32 GPUS_PER_NODE=8' in job
 
     # The slice, on 8 local GPUs with the lr scaled.
-    assert re.findall(r'^would submit (\S+)', sliced, re.M) == [
+    assert re.findall(r'^would submit (\S+):', sliced, re.M) == [
         'beit_vitb_maskrcnn_25e', 'beit_vitb_maskrcnn_50e',
         'mae_vitb_maskrcnn_25e', 'mae_vitb_maskrcnn_50e']
     assert 'dist_train.sh' in jobs[1]['mae_vitb_maskrcnn_50e']
     assert Config.fromfile(tmp_path / 'configs' / 'mae_vitb_maskrcnn_50e.py'
                            ).auto_scale_lr.enable is True
     # iTPN, and direct pre-training as stage 1, hand-off, stage 2.
-    assert re.findall(r'^would submit (\S+)', configs, re.M) == [
+    assert re.findall(r'^would submit (\S+):', configs, re.M) == [
         'itpn_b_pixel_maskrcnn_1x', 'maskrcnn_vitb_direct']
     direct = jobs[2]['maskrcnn_vitb_direct']
     assert [line.split(': ')[1] for line in direct.splitlines()

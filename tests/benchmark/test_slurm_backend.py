@@ -3,7 +3,9 @@
 the toy grid (tests/benchmark/toy_grid.py) as one sbatch job per run, each
 training through tools/slurm_train.sh with --launcher slurm on CPU tasks,
 one job cancelled with scancel in its second epoch and the command run
-again."""
+again; and `status` showing what Slurm says of each run's job."""
+import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +14,11 @@ import pytest
 from subprocess_runs import LOAD_FACTOR, run
 from toy_grid import (ENV, RUNS, launch_and_stop, launch_command, state,
                       write_toy_grid)
+
+from mmdet_vit_transfer.benchmark import status_lines
+from mmdet_vit_transfer.benchmark.backends import SlurmBackend
+from mmdet_vit_transfer.benchmark.state import (Attempt, BenchmarkState,
+                                                RunRecord, StateFile, now)
 
 START_SCRIPT = Path(__file__).parents[2] / 'scripts' / 'start_slurm_cluster.sh'
 #: The toy grid as Slurm jobs: about 90 s on an idle 2-core machine.
@@ -81,3 +88,47 @@ def test_a_cancelled_slurm_job_is_resumed_by_the_same_command(
     assert (bench / 'summary' / 'errors.png').is_file()
     print(f'\nSlurm toy grid: first launch {first_seconds:.0f} s (one job '
           f'cancelled), second {second_seconds:.0f} s\n{table}')
+
+
+def sbatch(*args):
+    return subprocess.run(['sbatch', '--parsable', '--partition=debug',
+                           '--time=5', '--output=/dev/null', *args],
+                          capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
+
+
+@pytest.mark.slow
+def test_status_shows_what_slurm_says_of_each_job(tmp_path, slurm_cluster):
+    # Three runs a launcher left running: one whose job has failed since,
+    # one whose job runs on every core and one whose job waits for them.
+    failed = sbatch('--wrap', 'exit 3')
+    deadline = time.monotonic() + 120
+    while SlurmBackend.job_states([failed])[failed].active:
+        assert time.monotonic() < deadline, 'the failing job did not end'
+        time.sleep(0.5)
+    running = sbatch(f'--cpus-per-task={os.cpu_count()}', '--wrap',
+                     'sleep 120')
+    pending = sbatch('--wrap', 'sleep 120')
+    try:
+        deadline = time.monotonic() + 120
+        while SlurmBackend.job_states([running])[running].state != 'RUNNING':
+            assert time.monotonic() < deadline, 'the job did not start'
+            time.sleep(0.5)
+        bench = tmp_path / 'bench'
+        bench.mkdir()
+        jobs = dict(a_failed=failed, b_running=running, c_pending=pending)
+        StateFile(bench / 'benchmark.json').save(BenchmarkState(runs={
+            name: RunRecord('running', [name],
+                            [Attempt('slurm', job, now())])
+            for name, job in jobs.items()}))
+        lines = status_lines(bench)
+    finally:
+        subprocess.run(['scancel', running, pending], timeout=60)
+    assert lines[1:3] == [
+        f'  running  a_failed   starting; Slurm job {failed} FAILED, exit '
+        'status 3; the launcher records it when it next looks, attempt 1',
+        f'  running  b_running  starting; Slurm job {running} RUNNING, '
+        'attempt 1']
+    # Why it waits: Resources, or Priority behind other users' jobs.
+    assert re.fullmatch(rf'  running  c_pending  starting; Slurm job '
+                        rf'{pending} PENDING \(\w+\), attempt 1', lines[3])

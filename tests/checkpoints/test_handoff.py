@@ -231,8 +231,12 @@ def test_vitb_handoff_from_448_to_1024():
         'rel_pos_global 28x28 -> 64x64')
 
 
-def test_tool_fails_with_the_reason(tmp_path, tool):
+def test_tool_fails_with_the_reason(tmp_path, tool, monkeypatch):
+    monkeypatch.delenv('MMDET_VIT_TRANSFER_DEBUG', raising=False)
     bad = tmp_path / 'not_a_checkpoint.pth'
     bad.write_text('hello')
-    with pytest.raises(ValueError, match='is not a PyTorch checkpoint'):
+    with pytest.raises(SystemExit) as stop:
         tool['main']([str(bad), str(TOY_STAGE2), str(tmp_path / 'out.pth')])
+    assert str(stop.value.code).splitlines()[-1] == (
+        f'error: checkpoint {bad}: not a PyTorch checkpoint (neither a '
+        'torch.save zip archive nor the legacy format)')

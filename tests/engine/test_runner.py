@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from mmdet_vit_transfer.engine import TransferRunner
 from mmdet_vit_transfer.engine.resume import find_resumable_checkpoint
@@ -63,6 +64,7 @@ class RecordingRunner(TransferRunner):
     ``load_checkpoint`` only record their file."""
 
     def __init__(self, work_dir, load_from=None, resume=False):
+        self.cfg = Config()
         self._work_dir = str(work_dir)
         self._load_from, self._resume = load_from, resume
         self._has_loaded = False
@@ -115,7 +117,6 @@ def test_a_named_checkpoint_is_loaded_as_given(tmp_path):
 
 
 def test_configs_select_the_runner_that_mmdets_tools_build():
-    from mmengine.config import Config
     from mmengine.registry import RUNNERS
 
     from mmdet_vit_transfer.engine.runner import RUNNER_TYPE

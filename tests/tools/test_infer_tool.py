@@ -5,7 +5,9 @@ import pytest
 from PIL import Image
 
 from mmdet_vit_transfer.analysis.inference import (collect_images,
-                                                   inference_config)
+                                                   inference_config,
+                                                   readable_images)
+from mmdet_vit_transfer.datasets.transforms import ImageLoadError
 
 
 @pytest.mark.slow
@@ -44,6 +46,16 @@ def test_image_inputs_are_checked(tmp_path):
         collect_images([tmp_path])
     with pytest.raises(FileNotFoundError, match='missing.png does not exist'):
         collect_images([tmp_path / 'missing.png'])
+
+
+def test_an_unreadable_image_stops_or_is_skipped(tmp_path):
+    Image.new('RGB', (8, 8)).save(tmp_path / 'a.png')
+    (tmp_path / 'b.png').write_text('not an image')
+    with pytest.raises(ImageLoadError, match='b.png: corrupt'):
+        readable_images([tmp_path])
+    loaded, failures = readable_images([tmp_path], 'skip')
+    assert loaded == [tmp_path / 'a.png']
+    assert [f.path for f in failures] == [str(tmp_path / 'b.png')]
 
 
 def test_any_image_loader_becomes_the_inferencers():

@@ -12,7 +12,6 @@ def test_table_of_real_toy_runs(load_tool, toy_benchmark_dir, tmp_path,
     tool = load_tool('tools/summarize_benchmark.py')
     # The pre-training runs are not benchmark runs: named and left out.
     summary = tool.main([str(toy_benchmark_dir / 'work_dirs'),
-                         str(toy_benchmark_dir / 'pretrain'),
                          '--out-dir', str(tmp_path)])
     printed = capsys.readouterr().out
     assert sorted(p.name for p, _ in summary.skipped) == [

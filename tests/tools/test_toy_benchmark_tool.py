@@ -1,4 +1,5 @@
-"""The benchmark in miniature, end to end at its small scale."""
+"""The benchmark in miniature, end to end at its small scale, through the
+benchmark's launcher."""
 import json
 
 import pytest
@@ -9,8 +10,9 @@ from tensorboard.backend.event_processing.event_accumulator import \
 
 from mmdet_vit_transfer.analysis import read_run
 from mmdet_vit_transfer.checkpoints import read_checkpoint
-from mmdet_vit_transfer.analysis.toy_benchmark import (ARMS, SCALES,
-                                                       run_toy_benchmark)
+from mmdet_vit_transfer.benchmark.state import StateFile
+from mmdet_vit_transfer.benchmark.toy import (ARMS, SCALES, ToyCell,
+                                              run_toy_benchmark)
 
 SMALL = SCALES['small']
 
@@ -47,9 +49,18 @@ def test_every_arm_is_pretrained_finetuned_and_summarised(toy_benchmark_dir):
         f'{arm}_vittiny_maskrcnn_{max(SMALL.schedules)}e' for arm in ARMS
     ]
     timings = json.loads((summary / 'timings.json').read_text())
-    assert set(timings['seconds']) == {'MAE pre-training', 'direct stage 1',
-                                       *names}
+    assert set(timings['seconds']) == set(names)
     assert 'Wall time' in (out / 'stdout.txt').read_text()
+    # One launcher ran them: each run done at its first attempt; the
+    # pre-trainings ran once, in the first run of their initialisation.
+    state = StateFile(out / 'benchmark.json').load()
+    assert {n: r.status for n, r in state.runs.items()} == dict.fromkeys(
+        names, 'done')
+    for arm in ('direct', 'mae'):
+        first, second = (out / 'logs' / f'{arm}_vittiny_maskrcnn_{e}e.log'
+                         for e in SMALL.schedules)
+        assert 'stage 1/3' in first.read_text()
+        assert 'finished before' in second.read_text()
 
 
 @pytest.mark.slow
@@ -58,7 +69,7 @@ def test_pretrained_weights_reach_the_finetuning(toy_benchmark_dir):
     # MAE: mmpretrain's encoder, converted, is the backbone's init.
     mae = torch.load(out / 'checkpoints' / 'mae_vittiny_converted.pth',
                      weights_only=True)['state_dict']
-    pretrained = read_checkpoint(out / 'pretrain' / 'mae_pretrain' /
+    pretrained = read_checkpoint(out / 'work_dirs' / 'mae_pretrain' /
                                  f'epoch_{SMALL.mae_epochs}.pth')['state_dict']
     assert torch.equal(mae['blocks.3.mlp.fc1.weight'],
                        pretrained['backbone.layers.3.ffn.layers.0.0.weight'])
@@ -68,7 +79,7 @@ def test_pretrained_weights_reach_the_finetuning(toy_benchmark_dir):
     # Direct: the whole stage-1 detector, handed off, is stage 2's start.
     handoff = torch.load(out / 'checkpoints' / 'direct_vittiny_handoff.pth',
                          weights_only=True)['state_dict']
-    stage1 = read_checkpoint(out / 'pretrain' / 'direct_stage1' /
+    stage1 = read_checkpoint(out / 'work_dirs' / 'direct_stage1' /
                              f'epoch_{SMALL.direct_epochs}.pth')['state_dict']
     for key in ('roi_head.bbox_head.fc_cls.weight', 'backbone.blocks.0.'
                 'attn.qkv.weight'):
@@ -76,6 +87,18 @@ def test_pretrained_weights_reach_the_finetuning(toy_benchmark_dir):
     log = next((out / 'work_dirs' / 'direct_vittiny_maskrcnn_1e').glob(
         '*/*.log')).read_text()
     assert 'direct_vittiny_handoff.pth' in log
+
+
+def test_a_cell_is_its_pretraining_then_its_finetuning(tmp_path):
+    run = ToyCell('mae', 2).run(tmp_path / 'data', SMALL)
+    assert [stage.name for stage in run.stages] == [
+        'mae_pretrain', 'mae_vittiny_converted', 'mae_vittiny_maskrcnn_2e']
+    finetuning = run.stages[-1]
+    assert finetuning.cfg_options['train_cfg.max_epochs'] == 2
+    assert finetuning.cfg_options['train_dataloader.dataset.data_root'] == \
+        f'{tmp_path / "data"}/'
+    assert finetuning.inputs == {
+        'model.backbone.init_cfg.checkpoint': 'mae_vittiny_converted'}
 
 
 def test_bad_arguments_are_named(tmp_path):

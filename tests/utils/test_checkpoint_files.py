@@ -89,15 +89,7 @@ def test_arbitrary_objects_are_still_refused(tmp_path):
         torch.load(path, weights_only=True)
 
 
-@pytest.mark.parametrize('damage, problem', [
-    ('truncate', 'truncated or corrupt'),
-    ('empty', 'the file is empty'),
-    ('text', 'not a PyTorch checkpoint'),
-    ('flip', 'fails its checksum'),
-    ('missing', 'no such file'),
-])
-def test_broken_checkpoint_files_are_named(tmp_path, damage, problem):
-    path = tmp_path / 'epoch_1.pth'
+def damaged_checkpoint(path, damage):
     torch.save({'state_dict': {'w': torch.arange(4096.)}}, path)
     data = path.read_bytes()
     if damage == 'truncate':
@@ -110,11 +102,37 @@ def test_broken_checkpoint_files_are_named(tmp_path, damage, problem):
         # A byte inside the tensor data: the archive is whole, its CRC not.
         at = data.index(torch.arange(4096.)[1000:1001].numpy().tobytes())
         path.write_bytes(data[:at] + b'\xff' + data[at + 1:])
+    elif damage == 'gap':
+        # 4 kB gone from the tensor data, the directory intact.
+        at = data.index(torch.arange(4096.)[0:1].numpy().tobytes())
+        path.write_bytes(data[:at] + data[at + 4096:])
     else:
         path.unlink()
+
+
+@pytest.mark.parametrize('damage, problem', [
+    ('truncate', 'truncated or corrupt'),
+    ('empty', 'the file is empty'),
+    ('text', 'not a PyTorch checkpoint'),
+    ('gap', 'corrupt'),
+    ('missing', 'no such file'),
+])
+def test_broken_checkpoint_files_are_named(tmp_path, damage, problem):
+    path = tmp_path / 'epoch_1.pth'
+    damaged_checkpoint(path, damage)
     with pytest.raises(CheckpointFileError, match=problem) as error:
         check_checkpoint_file(path)
     assert str(path) in str(error.value)
+
+
+def test_a_flipped_data_byte_is_found_by_the_checksums_when_asked(tmp_path):
+    path = tmp_path / 'epoch_1.pth'
+    damaged_checkpoint(path, 'flip')
+    # The quick check reads the directory and headers, not the data.
+    check_checkpoint_file(path)
+    with pytest.raises(CheckpointFileError,
+                       match='record .*data/0 fails its checksum'):
+        check_checkpoint_file(path, verify_checksums=True)
 
 
 def test_intact_checkpoints_pass(tmp_path):

@@ -7,31 +7,15 @@
 # mmdet's default (1333, 800); this one tests at 448, the grid the stage-1
 # model is built for, since stage 1 is evaluated only to follow its progress.
 _base_ = '../../_base_/datasets/coco_instance_lsj_1024.py'
+from mmdet_vit_transfer.datasets import at_image_size  # noqa: E402
 
 image_size = (448, 448)
 repeat_times = 4
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadPolygonAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='LargeScaleJitter',
-        scale=image_size,
-        ratio_range=(0.8, 1.2),
-        pad_val=dict(img={{_base_.mean_pixel_bgr}}, seg=255)),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='PadToSize', size=image_size, pad_val={{_base_.mean_pixel_bgr}}),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
+# The LSJ base's pipelines at 448 with the narrower scale range.
+train_pipeline = at_image_size(
+    _base_.train_pipeline, image_size, ratio_range=(0.8, 1.2))
+test_pipeline = at_image_size(_base_.test_pipeline, image_size)
 
 train_dataloader = dict(
     batch_size=8,

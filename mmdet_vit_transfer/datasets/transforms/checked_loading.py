@@ -6,7 +6,11 @@ returns None for corrupt and truncated files), and a file whose size differs
 from the one in the annotation file loads silently with misplaced boxes.
 :class:`CheckedLoadImageFromFile` raises :class:`ImageLoadError` in all three
 cases; :class:`~mmdet_vit_transfer.datasets.ValidatedCocoDataset` replaces
-such a training sample with another one and counts it.
+such a training sample with another one and counts it. At test time the
+dataset either stops with the error or, with ``on_unreadable_image='skip'``,
+asks for a stand-in (:data:`NOT_LOADED_KEY` in the results): a black image
+of the annotated size that keeps the sample's place in its batch, which
+:class:`~mmdet_vit_transfer.evaluation.ValidatedCocoMetric` leaves out.
 
 Grayscale, RGBA, palette, CMYK and 16-bit files are not errors: with the
 default ``color_type='color'`` and OpenCV backend they decode to 8-bit
@@ -20,6 +24,8 @@ from mmcv.transforms import LoadImageFromFile
 from mmengine import fileio
 from mmdet.registry import TRANSFORMS
 
+from ...utils.errors import UserInputError
+
 #: ``ImageLoadError.kind`` values.
 LOAD_FAILURES = {
     'missing': 'the file does not exist',
@@ -27,9 +33,15 @@ LOAD_FAILURES = {
     'undecodable': 'empty, corrupt, truncated or not an image',
     'size_mismatch': 'decoded size differs from the annotation file',
 }
+#: Results and metainfo key of a test image that could not be loaded: the
+#: record of the failure (``path``, ``kind``, ``detail``).
+NOT_LOADED_KEY = 'image_not_loaded'
+#: At test and inference time: stop at an image that cannot be loaded
+#: (``'error'``), or leave it out and count it (``'skip'``).
+UNREADABLE_IMAGE_POLICIES = ('error', 'skip')
 
 
-class ImageLoadError(OSError):
+class ImageLoadError(UserInputError, OSError):
     """An image that cannot be used.
 
     Args:
@@ -44,6 +56,11 @@ class ImageLoadError(OSError):
                              f'got {kind!r}')
         super().__init__(f'{path}: {detail}')
         self.path, self.kind, self.detail = str(path), kind, detail
+
+    @property
+    def record(self) -> dict:
+        """The failure as plain data (for metainfo and logs)."""
+        return dict(path=self.path, kind=self.kind, detail=self.detail)
 
 
 @TRANSFORMS.register_module()
@@ -71,11 +88,18 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
         Args:
             results (dict): Must hold ``img_path``; ``height`` and ``width``
-                are checked when present.
+                are checked when present. With :data:`NOT_LOADED_KEY`, a
+                black image of ``height`` x ``width`` stands in for the
+                file.
 
         Returns:
             dict: ``results`` with ``img``, ``img_shape`` and ``ori_shape``.
         """
+        if NOT_LOADED_KEY in results:
+            shape = (results['height'], results['width'])
+            if self.color_type != 'grayscale':
+                shape += (3, )
+            return self._loaded(results, np.zeros(shape, np.uint8))
         path = results['img_path']
         try:
             img_bytes = fileio.get(path, backend_args=self.backend_args)
@@ -105,6 +129,9 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
                 f'decoded {img.shape[0]}x{img.shape[1]} (h x w), the '
                 f'annotation file says {expected[0]}x{expected[1]}; boxes '
                 'would not match the pixels')
+        return self._loaded(results, img)
+
+    def _loaded(self, results: dict, img: np.ndarray) -> dict:
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

@@ -1,0 +1,3 @@
+from .coco_metric import ValidatedCocoMetric
+
+__all__ = ['ValidatedCocoMetric']
