@@ -1,5 +1,5 @@
-"""Time, FLOP/s, utilisation and peak memory of the ViT-B backbone at
-1024x1024, batch 1.
+"""Time, FLOP/s, utilisation and peak memory of a ViT backbone (ViT-B by
+default, or any ``arch`` preset) at 1024x1024, batch 1.
 
 Each (layout, mode, dtype) runs in a fresh process so that its peak resident
 memory (``ru_maxrss``) is its own. FLOPs are counted with mmengine's fvcore
@@ -11,6 +11,12 @@ table. Layouts and the step are those of ``benchmarks/attention.py``.
     python benchmarks/backbone.py [--size 1024] [--repeats 2]
         [--layouts '4 global' ...] [--modes train infer]
         [--dtypes float32 bfloat16] [--attn-backend auto]
+        [--arch base] [--patch-size P] [--window-size W]
+
+E.g. DINOv2's ViT-B/14 in ViTDet's layout (patch resampled to 16) and at
+its native patch 14 (1036 px: a 74x74 grid that windows of 37 tile):
+``--arch dinov2-b14 --patch-size 16`` and
+``--arch dinov2-b14 --size 1036 --window-size 37``.
 """
 import argparse
 import json
@@ -22,8 +28,6 @@ import time
 from mmdet_vit_transfer.analysis.attention_cost import (LAYOUTS,
                                                         layout_kwargs,
                                                         time_backbone)
-
-DEPTH = 12  # ViT-B
 
 
 def matmul_flops_per_second(dtype, n: int = 4096, repeats: int = 3) -> float:
@@ -48,16 +52,28 @@ def forward_flops(model, x) -> float:
         return 2.0 * count_flops(model, (x, )).total()
 
 
-def measure(layout: str, mode: str, size: int, repeats: int,
-            dtype_name: str, attn_backend: str = 'auto') -> dict:
-    import torch
-
+def build(arch: str, size: int, layout: str, attn_backend: str,
+          patch_size=None, window_size=None):
+    """The backbone of one row: ``arch`` at input ``size`` in ``layout``,
+    optionally at another patch or window size."""
     from mmdet_vit_transfer.models.backbones import PlainViTPyramid
+    from mmdet_vit_transfer.models.backbones.vit_presets import ARCH_ZOO
+    kwargs = layout_kwargs(layout, ARCH_ZOO[arch]['depth'])
+    if patch_size:
+        kwargs['patch_size'] = patch_size
+    if window_size and kwargs.get('window_size') != 0:
+        kwargs['window_size'] = window_size
+    return PlainViTPyramid(arch=arch, img_size=size,
+                           attn_backend=attn_backend, **kwargs)
+
+
+def measure(layout: str, mode: str, size: int, repeats: int,
+            dtype_name: str, attn_backend: str = 'auto', arch: str = 'base',
+            patch_size=None, window_size=None) -> dict:
+    import torch
     torch.set_flush_denormal(True)
     dtype = getattr(torch, dtype_name)
-    model = PlainViTPyramid(
-        arch='base', img_size=size, attn_backend=attn_backend,
-        **layout_kwargs(layout, DEPTH))
+    model = build(arch, size, layout, attn_backend, patch_size, window_size)
     model.init_weights()
     x = torch.randn(1, 3, size, size)
 
@@ -88,6 +104,12 @@ def main() -> None:
                         choices=['auto', 'sdpa', 'cpu_fused'],
                         help="the backbone's attn_backend (auto: the fused "
                         'CPU kernel)')
+    parser.add_argument('--arch', default='base',
+                        help="PlainViTPyramid's arch preset (base: ViT-B)")
+    parser.add_argument('--patch-size', type=int,
+                        help="another patch size than the preset's")
+    parser.add_argument('--window-size', type=int,
+                        help='another window size than 14')
     parser.add_argument('--one', nargs=3,
                         metavar=('LAYOUT', 'MODE', 'DTYPE'),
                         help=argparse.SUPPRESS)
@@ -95,12 +117,24 @@ def main() -> None:
     if args.one:
         layout, mode, dtype = args.one
         print(json.dumps(measure(layout, mode, args.size, args.repeats,
-                                 dtype, args.attn_backend)))
+                                 dtype, args.attn_backend, args.arch,
+                                 args.patch_size, args.window_size)))
         return
 
-    print(f'ViT-B backbone, {args.size}x{args.size}, batch 1, '
-          f'attn_backend={args.attn_backend!r}, best of {args.repeats} '
-          f'timed runs\n')
+    import torch
+    with torch.device('meta'):
+        model = build(args.arch, args.size, args.layouts[0],
+                      args.attn_backend, args.patch_size, args.window_size)
+    windows = sorted({b.window_size for b in model.blocks} - {0})
+    print(f'{args.arch} backbone, {args.size}x{args.size}, batch 1, patch '
+          f'{model.patch_size} ({model.grid_hw[0]}x{model.grid_hw[1]} grid, '
+          f'windows {windows or "none"}), attn_backend='
+          f'{args.attn_backend!r}, best of {args.repeats} timed runs\n')
+    del model
+    extra = ['--arch', args.arch] + [
+        option for name, value in (('--patch-size', args.patch_size),
+                                   ('--window-size', args.window_size))
+        if value for option in (name, str(value))]
     print('| layout | mode | dtype | seconds | GFLOP/s | matmul GFLOP/s '
           '| utilisation | peak memory (GB) |')
     print('|---|---|---|---|---|---|---|---|', flush=True)
@@ -110,7 +144,8 @@ def main() -> None:
                 out = subprocess.run(
                     [sys.executable, __file__, '--one', layout, mode, dtype,
                      '--size', str(args.size), '--repeats',
-                     str(args.repeats), '--attn-backend', args.attn_backend],
+                     str(args.repeats), '--attn-backend', args.attn_backend,
+                     *extra],
                     check=True, capture_output=True, text=True).stdout
                 r = json.loads(out.strip().splitlines()[-1])
                 print(f"| {layout} | {mode} | {dtype} | {r['seconds']:.1f} "

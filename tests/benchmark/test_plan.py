@@ -39,8 +39,9 @@ def test_a_slice_by_init_size_and_schedule():
 def test_a_value_outside_the_grid_is_named_with_what_there_is():
     with pytest.raises(UserInputError,
                        match=r"for init \['moco'\]; inits there: beit, "
-                       r'beitv2, clip, deit3, dinov2, dinov2_reg4, mae, '
-                       r'mocov3, random, sam, siglip, supervised'):
+                       r'beitv2, clip, deit3, dinov2, dinov2_reg4, dinov3, '
+                       r'eva02, mae, mocov3, random, sam, siglip, '
+                       r'supervised'):
         grid_configs(inits=['moco'])
     # Random init was never run at 25 epochs.
     with pytest.raises(UserInputError, match=r"for init \['random'\], "

@@ -23,26 +23,31 @@ def readme_commands():
 
 
 def test_the_readme_shows_each_subcommand():
-    assert [cmd[2] for cmd in readme_commands()] == [
-        'launch', 'launch', 'launch', 'status', 'summary']
+    assert [cmd[2:4] for cmd in readme_commands()] == [
+        ['launch', 'work_dirs/benchmark'], ['launch', 'work_dirs/benchmark'],
+        ['launch', 'work_dirs/benchmark'], ['status', 'work_dirs/benchmark'],
+        ['summary', 'work_dirs/benchmark'], ['launch', 'work_dirs/families']]
 
 
 @pytest.mark.slow
 def test_readme_commands(tmp_path):
     outputs, jobs = [], []
     for cmd in readme_commands():
-        assert cmd[3] == 'work_dirs/benchmark'
-        cmd = [sys.executable, *cmd[1:3], str(tmp_path), *cmd[4:]]
+        # work_dirs/benchmark is tmp_path, work_dirs/families beside it.
+        work_dir = tmp_path / cmd[3].replace('work_dirs/benchmark', '.')
+        cmd = [sys.executable, *cmd[1:3], str(work_dir.resolve()), *cmd[4:]]
         if cmd[2] == 'launch':
             cmd.append('--dry-run')
         result = run(cmd, TIMEOUT, cwd=REPO, env=ENV)
         outputs.append((result.returncode, result.output))
         # Each launch writes the job scripts of its runs.
         jobs.append({p.stem: p.read_text()
-                     for p in (tmp_path / 'jobs').glob('*.sh')})
+                     for p in (work_dir / 'jobs').glob('*.sh')})
     (grid_rc, grid), (slice_rc, sliced), (configs_rc, configs), \
-        (status_rc, status), (summary_rc, summary) = outputs
+        (status_rc, status), (summary_rc, summary), \
+        (families_rc, families) = outputs
     assert grid_rc == slice_rc == configs_rc == status_rc == 0
+    assert families_rc == 0
 
     # The whole grid, one sbatch job per run, 4 nodes of 8 GPUs.
     submits = re.findall(r'^would submit (\S+): (.*)$', grid,
@@ -75,3 +80,8 @@ def test_readme_commands(tmp_path):
     # A dry run submits nothing and saves no state.
     assert f'benchmark {tmp_path}: 0 runs; no launcher running' in status
     assert summary_rc == 1 and f'no finished run in {tmp_path}' in summary
+
+    # Today's families at ViT-B, on 8 local GPUs.
+    assert re.findall(r'^would submit (\S+):', families, re.M) == [
+        'clip_vitb_maskrcnn_100e', 'dinov2_vitb_maskrcnn_100e',
+        'sam_vitb_maskrcnn_100e']
