@@ -7,6 +7,9 @@
 ``RUNNERS`` registry, and :class:`TransferRunner` adds to mmengine's
 ``Runner``:
 
+* **Classes checked.** Before anything is built, every head's
+  ``num_classes`` is compared with the classes of every dataset
+  (:func:`~mmdet_vit_transfer.datasets.class_count.check_num_classes`).
 * **Any device.** Before the runner is built,
   :func:`~.distributed.setup_distributed` lets ``--launcher
   pytorch|slurm|mpi`` run on machines without CUDA (``gloo`` backend, a
@@ -36,6 +39,7 @@ from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.runner import Runner
 from mmdet.registry import RUNNERS
 
+from ..datasets.class_count import check_num_classes
 from ..utils.checkpoint_files import (check_checkpoint_file,
                                       mmengine_checkpoint_globals)
 from ..utils.errors import user_errors_exit
@@ -55,8 +59,9 @@ class TransferRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'TransferRunner':
-        """Set up distributed processing for ``cfg.launcher`` (gloo without
-        CUDA), then build the runner from ``cfg``.
+        """Check the heads' number of classes against the datasets', set
+        up distributed processing for ``cfg.launcher`` (gloo without CUDA),
+        then build the runner from ``cfg``.
 
         Args:
             cfg (Config): The full config (not modified).
@@ -66,6 +71,7 @@ class TransferRunner(Runner):
         """
         cfg = copy.deepcopy(cfg)
         with user_errors_exit():
+            check_num_classes(cfg)
             setup_distributed(cfg)
             return super().from_cfg(cfg)
 
