@@ -19,6 +19,8 @@
   :class:`~.optimizers.CPUBFloat16AmpOptimWrapper`
   (:func:`~.optimizers.select_amp_optim_wrapper`), on accelerators as
   mmengine's own.
+* **lr scaling with accumulation.** ``--auto-scale-lr`` counts
+  ``optim_wrapper.accumulative_counts`` in the batch of an update.
 * **Resume.** ``--resume`` without a path continues from
   :func:`~.resume.find_resumable_checkpoint`, the newest *complete*
   checkpoint, even if the run was killed while saving.
@@ -35,6 +37,7 @@ import logging
 
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.optim import OptimWrapperDict
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.runner import Runner
 from mmdet.registry import RUNNERS
@@ -83,6 +86,25 @@ class TransferRunner(Runner):
             optim_wrapper['type'] = select_amp_optim_wrapper(
                 optim_wrapper['type'])
         return super().build_optim_wrapper(optim_wrapper)
+
+    def scale_lr(self, optim_wrapper, auto_scale_lr=None) -> None:
+        """mmengine's ``--auto-scale-lr``, with gradient accumulation counted
+        in the batch: an update sees processes x ``batch_size`` x
+        ``accumulative_counts`` images. (mmengine leaves out the last factor,
+        so accumulating up to the configs' batch of 64 would still divide
+        the lr.)"""
+        wrappers = list(optim_wrapper.values()) if isinstance(
+            optim_wrapper, OptimWrapperDict) else [optim_wrapper]
+        counts = {getattr(w, '_accumulative_counts', 1) for w in wrappers}
+        if auto_scale_lr and auto_scale_lr.get('enable') and counts != {1}:
+            (count, ) = counts
+            print_log(f'gradient accumulation over {count} iterations: the '
+                      f'batch of an update is {count} x the batch of an '
+                      'iteration', logger='current')
+            auto_scale_lr = dict(
+                auto_scale_lr,
+                base_batch_size=auto_scale_lr['base_batch_size'] / count)
+        super().scale_lr(optim_wrapper, auto_scale_lr)
 
     def load_or_resume(self) -> None:
         """Load ``load_from`` or resume, as mmengine does, except that
