@@ -236,7 +236,6 @@ def write_dataset_config(base: Union[str, Path],
     layout = dict(DEFAULT_LAYOUT, **layout)
     if not Path(base).is_file():
         raise FileNotFoundError(f'base config {base} does not exist')
-    base_cfg = Config.fromfile(str(base))
     root = Path(data_root)
     summaries = {}
     for split in ('train', 'val'):
@@ -251,6 +250,7 @@ def write_dataset_config(base: Union[str, Path],
             f'the categories of {train.path} {list(train.categories)} and of '
             f'{val.path} {list(val.categories)} differ; both splits need the '
             'same (name, id) categories in the same order')
+    base_cfg = Config.fromfile(str(base))
     if trains_masks(base_cfg):
         for summary in (train, val):
             if summary.num_annotations and not summary.has_masks:
