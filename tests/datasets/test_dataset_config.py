@@ -16,8 +16,8 @@ from mmdet_vit_transfer.datasets.dataset_config import (
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
 
 REPO = Path(__file__).parents[2]
-MASK = REPO / 'configs' / 'toy_vit_tiny_maskrcnn.py'
-BOXES = REPO / 'configs' / 'toy_vit_tiny_fasterrcnn.py'
+MASK = REPO / 'configs' / 'toy_vit_tiny_maskrcnn_demo.py'
+BOXES = REPO / 'configs' / 'toy_vit_tiny_fasterrcnn_demo.py'
 CATEGORIES = (('star', 42), ('cross', 7))
 
 
@@ -69,7 +69,7 @@ def test_box_only_data_trains_faster_rcnn(toy_sets, tmp_path):
     # Written in a clone, the base is relative to the written config.
     text = dataset_config_text(BOXES, REPO / 'work_dirs' / 'boxes.py',
                                'data/boxes', DEFAULT_LAYOUT, summary, cfg)
-    assert "_base_ = '../configs/toy_vit_tiny_fasterrcnn.py'" in text
+    assert "_base_ = '../configs/toy_vit_tiny_fasterrcnn_demo.py'" in text
     assert cfg.model.type == 'FasterRCNN' and cfg.val_evaluator.metric == \
         'bbox'
     assert cfg.model.roi_head.bbox_head.num_classes == 2
@@ -84,6 +84,12 @@ def test_box_only_data_is_refused_for_mask_rcnn(toy_sets, tmp_path):
         'box-only (none of its 2 annotations has a segmentation), and '
         f'{MASK} trains masks (Mask R-CNN): use a Faster R-CNN base, {BOXES}')
     assert not (tmp_path / 'x.py').exists()
+    # A Mask R-CNN config without a Faster R-CNN one beside it.
+    with pytest.raises(DatasetConfigError,
+                       match=r'use a Faster R-CNN base, configs/mae_vitb_'
+                       r'fasterrcnn_100e.py or the \*_fasterrcnn_\* config'):
+        write_dataset_config(REPO / 'configs' / 'toy_vit_tiny_maskrcnn.py',
+                             toy_sets / 'boxes', tmp_path / 'x.py')
 
 
 def test_splits_with_other_categories_are_refused(toy_sets, tmp_path):

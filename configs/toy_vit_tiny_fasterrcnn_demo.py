@@ -1,11 +1,13 @@
-# The toy detector of toy_vit_tiny_maskrcnn.py without its mask branch
-# (Faster R-CNN), for box-only toy sets (`python tools/make_toy_coco.py
-# DIR --box-only`); trained on boxes, evaluated on boxes.
-_base_ = ['./toy_vit_tiny_maskrcnn.py', './_base_/box_only_lsj_1024.py']
+# The demo's toy detector (toy_vit_tiny_maskrcnn_demo.py) without its mask
+# branch: Faster R-CNN for box-only toy sets (`python tools/make_toy_coco.py
+# DIR --box-only`), trained on boxes and evaluated on boxes.
+_base_ = [
+    './toy_vit_tiny_maskrcnn_demo.py', './_base_/box_only_lsj_1024.py'
+]
 
 model = {{_base_.faster_rcnn}}
 
-# The toy pipelines (256 px, milder scale jitter) without masks.
+# The demo's pipelines (192 px, milder scale jitter) without masks.
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
