@@ -21,6 +21,10 @@
   mmengine's own.
 * **lr scaling with accumulation.** ``--auto-scale-lr`` counts
   ``optim_wrapper.accumulative_counts`` in the batch of an update.
+* **Schedules that fit the data.** A scheduler phase given in epochs that
+  lasts no iteration of the training set (the quarter-epoch warmup on a
+  set of a few batches) is one line naming it, not mmengine's bare
+  ``ValueError``.
 * **Resume.** ``--resume`` without a path continues from
   :func:`~.resume.find_resumable_checkpoint`, the newest *complete*
   checkpoint, even if the run was killed while saving.
@@ -45,7 +49,7 @@ from mmdet.registry import RUNNERS
 from ..datasets.class_count import check_num_classes
 from ..utils.checkpoint_files import (check_checkpoint_file,
                                       mmengine_checkpoint_globals)
-from ..utils.errors import user_errors_exit
+from ..utils.errors import UserInputError, user_errors_exit
 from .distributed import setup_distributed
 from .optimizers import select_amp_optim_wrapper
 from .resume import find_resumable_checkpoint
@@ -53,6 +57,42 @@ from .resume import find_resumable_checkpoint
 #: ``runner_type`` of the configs (mmdet's scripts build it from the root
 #: registry, so the scope is spelled out).
 RUNNER_TYPE = 'mmdet.TransferRunner'
+
+
+class ScheduleError(UserInputError, ValueError):
+    """A scheduler phase too short for the training set."""
+
+
+def check_phase_lengths(schedulers, epoch_length: int) -> None:
+    """Every phase given in epochs and converted to iterations must last at
+    least one iteration (mmengine converts ``begin`` and ``end`` with
+    ``int(epochs * epoch_length)``).
+
+    Args:
+        schedulers: ``param_scheduler`` configs (a dict or a list of them;
+            built schedulers are skipped).
+        epoch_length (int): Iterations per epoch of the training set.
+
+    Raises:
+        ScheduleError: Naming the phase, its epochs and the iterations.
+    """
+    schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+    for i, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, dict) or not scheduler.get(
+                'convert_to_iter_based') or not scheduler.get('by_epoch', True):
+            continue
+        begin, end = scheduler.get('begin', 0), scheduler.get('end')
+        if end is None:
+            continue
+        iterations = int(end * epoch_length) - int(begin * epoch_length)
+        if iterations <= 0:
+            raise ScheduleError(
+                f"param_scheduler[{i}] ({scheduler.get('type')}) runs from "
+                f'epoch {begin} to {end}: {iterations} iterations at '
+                f'{epoch_length} iterations an epoch. The training set has '
+                'too few batches for this schedule: use more images or a '
+                'smaller batch, or give this phase in iterations '
+                '(by_epoch=False)')
 
 
 @RUNNERS.register_module()
@@ -105,6 +145,11 @@ class TransferRunner(Runner):
                 auto_scale_lr,
                 base_batch_size=auto_scale_lr['base_batch_size'] / count)
         super().scale_lr(optim_wrapper, auto_scale_lr)
+
+    def build_param_scheduler(self, scheduler):
+        """mmengine's, after :func:`check_phase_lengths`."""
+        check_phase_lengths(scheduler, len(self.train_dataloader))
+        return super().build_param_scheduler(scheduler)
 
     def load_or_resume(self) -> None:
         """Load ``load_from`` or resume, as mmengine does, except that

@@ -154,3 +154,18 @@ def test_auto_scale_lr_counts_gradient_accumulation(world_size, batch_size,
         wrapper, dict(enable=True, base_batch_size=64))
     assert wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(
         8e-5 * expected)
+
+
+def test_a_warmup_shorter_than_an_iteration_is_named():
+    from mmdet_vit_transfer.engine.runner import (ScheduleError,
+                                                  check_phase_lengths)
+    warmup = dict(type='LinearLR', by_epoch=True, begin=0, end=0.25,
+                  convert_to_iter_based=True)
+    cosine = dict(type='CosineAnnealingLR', by_epoch=True, begin=0.25,
+                  convert_to_iter_based=True)
+    check_phase_lengths([warmup, cosine], epoch_length=4)
+    with pytest.raises(ScheduleError,
+                       match=r'param_scheduler\[0\] \(LinearLR\) runs from '
+                       r'epoch 0 to 0.25: 0 iterations at 3 iterations an '
+                       r'epoch\. The training set has too few batches'):
+        check_phase_lengths([warmup, cosine], epoch_length=3)
