@@ -3,20 +3,36 @@
 Example::
 
     python tools/make_toy_coco.py data/toy_coco --num-train 400 --num-val 100
+    # other classes and category ids, box-only annotations
+    python tools/make_toy_coco.py data/toy_boxes --categories star:7,cross:42 \
+        --box-only
 
 A dataset already written with the same arguments is kept unless ``--force``.
 """
 import argparse
 
-from mmdet_vit_transfer.datasets.toy_coco import (is_complete_toy_coco,
+from mmdet_vit_transfer.datasets.toy_coco import (DEFAULT_CATEGORIES, SHAPES,
+                                                  is_complete_toy_coco,
                                                   make_toy_coco,
                                                   toy_coco_paths)
+
+
+def parse_categories(text):
+    """``'star:7,cross:42'`` as ``(('star', 7), ('cross', 42))``."""
+    categories = []
+    for item in text.split(','):
+        name, sep, category_id = item.partition(':')
+        if not sep or not category_id.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f'{item!r} is not NAME:ID (e.g. star:7)')
+        categories.append((name.strip(), int(category_id)))
+    return tuple(categories)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Write a deterministic synthetic COCO-format '
-        'instance-segmentation dataset (circles, triangles, squares).')
+        'instance-segmentation dataset of filled shapes.')
     parser.add_argument('out_dir', help='dataset root (data_root)')
     parser.add_argument('--num-train', type=int, default=400,
                         help='number of training images')
@@ -27,6 +43,13 @@ def build_parser():
                         help='smallest image side in pixels (>= 64)')
     parser.add_argument('--max-size', type=int, default=256,
                         help='largest image side in pixels')
+    parser.add_argument(
+        '--categories', type=parse_categories, default=DEFAULT_CATEGORIES,
+        metavar='NAME:ID,...',
+        help='classes as shape:category_id in file order, shapes from '
+        f'{", ".join(SHAPES)} (default: circle:1,triangle:2,square:3)')
+    parser.add_argument('--box-only', action='store_true',
+                        help='annotations without segmentation')
     parser.add_argument('--force', action='store_true',
                         help='rewrite even if the dataset is already there')
     return parser
@@ -37,7 +60,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     kwargs = dict(num_train=args.num_train, num_val=args.num_val,
                   seed=args.seed, min_size=args.min_size,
-                  max_size=args.max_size)
+                  max_size=args.max_size, categories=args.categories,
+                  masks=not args.box_only)
     if not args.force and is_complete_toy_coco(args.out_dir, **kwargs):
         print(f'{args.out_dir} already holds this dataset '
               '(use --force to rewrite it):')

@@ -1,7 +1,9 @@
 """Predictions of a trained detector drawn on images, through mmdet's
 ``DetInferencer`` and ``DetLocalVisualizer`` (boxes, masks, class names and
-scores)."""
+scores), and written as a COCO results file with the dataset's class names
+and category ids (:mod:`.coco_results`)."""
 import logging
+import os.path as osp
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +23,12 @@ from ..datasets.transforms import CheckedLoadImageFromFile, ImageLoadError
 from ..datasets.transforms.checked_loading import UNREADABLE_IMAGE_POLICIES
 from ..utils import check_checkpoint_file, mmengine_checkpoint_globals
 from ..utils.checkpoint_files import refused_checkpoint
+from .coco_results import (category_ids, coco_results, image_ids,
+                           write_coco_results)
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+#: The COCO results file of all images, in the output folder.
+RESULTS_FILE = 'results.json'
 
 
 @dataclass
@@ -146,17 +152,29 @@ def _class_names(inferencer: DetInferencer) -> Tuple[str, ...]:
     return config_names
 
 
+def _config_ann_file(cfg: Config) -> str:
+    """The annotation file of the config's test dataset."""
+    dataset = cfg.test_dataloader.dataset
+    return osp.join(dataset.get('data_root') or '',
+                    dataset.get('ann_file') or '')
+
+
 def draw_predictions(config: Union[str, Path],
                      checkpoint: Union[str, Path],
                      images: Sequence[Union[str, Path]],
                      out_dir: Union[str, Path],
                      score_thr: float = 0.3,
                      device: str = 'cpu',
-                     show_progress: bool = True) -> List[DrawnPrediction]:
+                     show_progress: bool = True,
+                     ann_file: Union[str, Path, None] = None
+                     ) -> List[DrawnPrediction]:
     """Run a detector on images and save them with its predictions drawn.
 
     Writes ``out_dir/vis/<image name>`` (drawing of the predictions scoring
-    at least ``score_thr``) and ``out_dir/preds/<image stem>.json``.
+    at least ``score_thr``), ``out_dir/preds/<image stem>.json`` and the COCO
+    results file ``out_dir/results.json`` (all predictions; category ids
+    from ``ann_file``, else those the checkpoint records, else the config's
+    test annotation file; see :func:`.coco_results.category_ids`).
 
     Args:
         config (str | Path): the detector's config.
@@ -166,6 +184,10 @@ def draw_predictions(config: Union[str, Path],
         score_thr (float): lowest score drawn, in [0, 1].
         device (str): ``'cpu'`` or ``'cuda'``.
         show_progress (bool): show the inferencer's progress bar.
+        ann_file (str | Path, optional): A COCO annotation file listing the
+            images (e.g. the validation file): the results then carry its
+            image and category ids, and ``COCOeval`` can score them against
+            it. Without it, images are numbered 1, 2, ... in order.
     """
     if not 0.0 <= score_thr <= 1.0:
         raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
@@ -192,13 +214,20 @@ def draw_predictions(config: Union[str, Path],
     finally:
         logger.setLevel(level)
     classes = _class_names(inferencer)
+    ids_of_classes = category_ids(classes, inferencer.model.dataset_meta,
+                                  ann_file, _config_ann_file(inferencer.cfg))
+    ids_of_images = image_ids(image_files, ann_file)
     inferencer.model.dataset_meta['classes'] = classes
     inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
     out_dir = Path(out_dir)
-    inferencer([str(p) for p in image_files],
-               out_dir=str(out_dir),
-               pred_score_thr=score_thr,
-               no_save_pred=False)
+    outputs = inferencer([str(p) for p in image_files],
+                         out_dir=str(out_dir),
+                         pred_score_thr=score_thr,
+                         no_save_pred=False)
+    write_coco_results(
+        out_dir / RESULTS_FILE,
+        coco_results(outputs['predictions'], image_files, ids_of_images,
+                     classes, ids_of_classes))
     return [
         DrawnPrediction(image=p,
                         drawn=out_dir / 'vis' / p.name,

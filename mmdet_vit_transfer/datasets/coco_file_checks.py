@@ -81,8 +81,9 @@ def validate_coco_dict(data, path: Union[str, Path]) -> None:
             ``images``, ``annotations`` and ``categories`` lists; an entry
             missing a required field (:data:`REQUIRED_FIELDS`) or with a
             wrong type; non-positive image sizes; a ``bbox`` that is not four
-            numbers; duplicate ids; an annotation of an unknown image or of a
-            category id not declared in ``categories``.
+            numbers; duplicate ids or category names; an annotation of an
+            unknown image or of a category id not declared in
+            ``categories``.
     """
     if not isinstance(data, dict):
         raise AnnotationFileError(
@@ -101,6 +102,14 @@ def validate_coco_dict(data, path: Union[str, Path]) -> None:
                 path, f"image id {image['id']} ({image['file_name']}) has "
                 f"size {image['width']}x{image['height']}; width and height "
                 'must be positive')
+    names = Counter(category['name'] for category in data['categories'])
+    repeated = [name for name, n in names.items() if n > 1]
+    if repeated:
+        ids = [c['id'] for c in data['categories']
+               if c['name'] == repeated[0]]
+        raise AnnotationFileError(
+            path, f'category name {repeated[0]!r} is used by categories '
+            f'{ids}; names must be unique, since classes are given by name')
     image_ids = {image['id'] for image in data['images']}
     category_ids = sorted(category['id'] for category in data['categories'])
     for ann in data['annotations']:
@@ -153,15 +162,33 @@ def load_coco_annotations(path: Union[str, Path]) -> Dict:
 
 def check_class_names(classes: Sequence[str], categories: List[dict],
                       path: Union[str, Path]) -> None:
-    """Every class of the dataset's metainfo must be a category name.
+    """Every class of the dataset's metainfo must be a category name, in
+    the order of the file's ``categories``.
+
+    Labels follow the file's order (mmdet's ``CocoDataset`` and
+    ``CocoMetric`` both number the chosen categories in file order), so
+    classes in another order would put the wrong names on the labels. A
+    subset of the categories is allowed: the others are left out.
 
     Raises:
-        AnnotationFileError: Naming the classes that are not, and the names
-            that are available.
+        AnnotationFileError: Naming the classes that are not category names
+            or are out of order, and the file's categories.
     """
     names = [category['name'] for category in categories]
+    listed = ', '.join(f"{c['name']!r} (id {c['id']})" for c in categories)
     unknown = [name for name in classes if name not in names]
     if unknown:
         raise AnnotationFileError(
             path, f'classes {unknown} of the dataset metainfo are not '
-            f'category names of the file (available: {names})')
+            f'category names of the file (its categories: {listed})')
+    if list(classes) != sorted(classes, key=names.index):
+        raise AnnotationFileError(
+            path, f'classes {tuple(classes)} of the dataset metainfo are not '
+            f'in the order of the file\'s categories ({listed}); labels '
+            'follow the file\'s order, so list them in that order')
+
+
+def has_masks(annotations: List[dict]) -> bool:
+    """Whether any annotation has a (non-empty) ``segmentation``; a file
+    where none has is a box-only file."""
+    return any(ann.get('segmentation') for ann in annotations)

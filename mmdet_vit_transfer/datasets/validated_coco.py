@@ -3,8 +3,10 @@
 At construction, before any training step:
 
 * a missing, empty or malformed annotation file, an annotation of an
-  undeclared category or image, and dataset classes that the file does not
-  name are errors (:class:`~.coco_file_checks.AnnotationFileError`);
+  undeclared category or image, dataset classes that the file does not name
+  (or names in another order), and a box-only file (no ``segmentation``)
+  when masks are trained are errors
+  (:class:`~.coco_file_checks.AnnotationFileError`);
 * image files that do not exist are an error naming them (or, with
   ``on_missing_image='skip'``, left out and counted);
 * degenerate boxes and invalid masks are dropped or clipped
@@ -33,7 +35,7 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
 from .coco_file_checks import (AnnotationFileError, check_class_names,
-                               load_coco_annotations)
+                               has_masks, load_coco_annotations)
 from .instance_checks import OK, OUTCOMES, check_box, check_segmentation
 from .transforms.checked_loading import (NOT_LOADED_KEY,
                                          UNREADABLE_IMAGE_POLICIES,
@@ -53,6 +55,12 @@ DATASET_OUTCOMES = {
     "image file not found (left out, on_missing_image='skip')",
 }
 MISSING_IMAGE_POLICIES = ('error', 'skip')
+#: Metainfo key of the category ids of the labels (checkpoints carry it, so
+#: predictions can be written with the dataset's ids).
+CATEGORY_IDS_KEY = 'category_ids'
+#: The box-only configs, named when a box-only file meets a Mask R-CNN.
+BOX_ONLY_CONFIGS = ('configs/mae_vitb_fasterrcnn_100e.py or the '
+                    '*_fasterrcnn_* config of your initialisation')
 EXAMPLES_PER_OUTCOME = 3
 
 
@@ -75,6 +83,9 @@ class ValidatedCocoDataset(CocoDataset):
         issue_counts (Counter): Outcome name to count, filled at
             construction (names in :data:`OUTCOMES` and
             :data:`DATASET_OUTCOMES`).
+
+    The metainfo gains ``category_ids``: the file's category id of each
+    label.
     """
 
     def __init__(self,
@@ -116,12 +127,21 @@ class ValidatedCocoDataset(CocoDataset):
         self._num_annotations = len(data['annotations'])
         classes = self.metainfo['classes']
         check_class_names(classes, data['categories'], self.ann_file)
+        if self.check_masks and data['annotations'] and not has_masks(
+                data['annotations']):
+            raise AnnotationFileError(
+                self.ann_file, 'none of its '
+                f"{len(data['annotations'])} annotations has a segmentation: "
+                'it is box-only, and this config trains masks (Mask R-CNN); '
+                f'train it with a Faster R-CNN config ({BOX_ONLY_CONFIGS}), '
+                'or one that tools/dataset_config.py writes from it')
         # mmdet's label order: categories in file order, kept if in classes.
         self.cat_ids = [
             category['id'] for category in data['categories']
             if category['name'] in classes
         ]
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}
+        self._metainfo[CATEGORY_IDS_KEY] = tuple(self.cat_ids)
         anns_of_image = defaultdict(list)
         for ann in data['annotations']:
             anns_of_image[ann['image_id']].append(ann)

@@ -7,6 +7,9 @@
 ``RUNNERS`` registry, and :class:`TransferRunner` adds to mmengine's
 ``Runner``:
 
+* **Classes checked.** Before anything is built, every head's
+  ``num_classes`` is compared with the classes of every dataset
+  (:func:`~mmdet_vit_transfer.datasets.class_count.check_num_classes`).
 * **Any device.** Before the runner is built,
   :func:`~.distributed.setup_distributed` lets ``--launcher
   pytorch|slurm|mpi`` run on machines without CUDA (``gloo`` backend, a
@@ -20,6 +23,8 @@
   normalisation and whose config leaves the value out pad with the pixel
   that the config's ``data_preprocessor`` turns into 0
   (:func:`~mmdet_vit_transfer.datasets.fill_pad_values`).
+* **lr scaling with accumulation.** ``--auto-scale-lr`` counts
+  ``optim_wrapper.accumulative_counts`` in the batch of an update.
 * **Resume.** ``--resume`` without a path continues from
   :func:`~.resume.find_resumable_checkpoint`, the newest *complete*
   checkpoint, even if the run was killed while saving.
@@ -46,10 +51,12 @@ import pickle
 
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.optim import OptimWrapperDict
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.runner import EpochBasedTrainLoop, Runner
 from mmdet.registry import RUNNERS
 
+from ..datasets.class_count import check_num_classes
 from ..datasets.pipeline_configs import fill_pad_values
 from ..utils.checkpoint_files import (check_checkpoint_file,
                                       mmengine_checkpoint_globals,
@@ -73,8 +80,9 @@ class TransferRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'TransferRunner':
-        """Set up distributed processing for ``cfg.launcher`` (gloo without
-        CUDA), fill in the padding values of the pipelines
+        """Check the heads' number of classes against the datasets', set
+        up distributed processing for ``cfg.launcher`` (gloo without CUDA),
+        fill in the padding values of the pipelines
         (:func:`~mmdet_vit_transfer.datasets.fill_pad_values`), then build
         the runner from ``cfg``.
 
@@ -86,6 +94,7 @@ class TransferRunner(Runner):
         """
         cfg = copy.deepcopy(cfg)
         with user_errors_exit():
+            check_num_classes(cfg)
             setup_distributed(cfg)
             return super().from_cfg(fill_pad_values(cfg))
 
@@ -113,6 +122,25 @@ class TransferRunner(Runner):
             optim_wrapper['type'] = select_amp_optim_wrapper(
                 optim_wrapper['type'])
         return super().build_optim_wrapper(optim_wrapper)
+
+    def scale_lr(self, optim_wrapper, auto_scale_lr=None) -> None:
+        """mmengine's ``--auto-scale-lr``, with gradient accumulation counted
+        in the batch: an update sees processes x ``batch_size`` x
+        ``accumulative_counts`` images. (mmengine leaves out the last factor,
+        so accumulating up to the configs' batch of 64 would still divide
+        the lr.)"""
+        wrappers = list(optim_wrapper.values()) if isinstance(
+            optim_wrapper, OptimWrapperDict) else [optim_wrapper]
+        counts = {getattr(w, '_accumulative_counts', 1) for w in wrappers}
+        if auto_scale_lr and auto_scale_lr.get('enable') and counts != {1}:
+            (count, ) = counts
+            print_log(f'gradient accumulation over {count} iterations: the '
+                      f'batch of an update is {count} x the batch of an '
+                      'iteration', logger='current')
+            auto_scale_lr = dict(
+                auto_scale_lr,
+                base_batch_size=auto_scale_lr['base_batch_size'] / count)
+        super().scale_lr(optim_wrapper, auto_scale_lr)
 
     def build_param_scheduler(self, scheduler):
         """mmengine's, after checking that every scheduler config runs

@@ -77,6 +77,9 @@ def broken(section, index, **changes):
      r'declared in categories \(ids \[1, 2, 3\]\)'),
     (broken('annotations', 1, id=1), 'annotations id 1 appears more than'),
     (broken('categories', 0, name=...), "categories\\[0\\] \\(id 1\\)"),
+    (broken('categories', 2, name='circle'),
+     r"category name 'circle' is used by categories \[1, 3\]; names must "
+     'be unique'),
     (dict(valid(), images='x'), "'images' must be a list, got str"),
     (dict(valid(), annotations=[3]), r'annotations\[0\] must be an object'),
 ])
@@ -85,9 +88,12 @@ def test_malformed_entries_are_named(tmp_path, data, message):
         load_coco_annotations(write(tmp_path, data))
 
 
-def test_classes_must_be_category_names(tmp_path):
+def test_classes_must_be_category_names_in_file_order(tmp_path):
     check_class_names(('circle', 'square'), CATEGORIES, 'f.json')
     with pytest.raises(AnnotationFileError,
-                       match=r"classes \['hexagon'\] .*available: "
-                       r"\['circle', 'triangle', 'square'\]"):
+                       match=r"classes \['hexagon'\] .*its categories: "
+                       r"'circle' \(id 1\), 'triangle' \(id 2\), 'square' "
+                       r"\(id 3\)\)"):
         check_class_names(('circle', 'hexagon'), CATEGORIES, 'f.json')
+    with pytest.raises(AnnotationFileError, match='not in the order'):
+        check_class_names(('square', 'circle'), CATEGORIES, 'f.json')

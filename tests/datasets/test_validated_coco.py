@@ -36,9 +36,10 @@ def build(root, ann_file='instances.json', dataset_type=ValidatedCocoDataset,
           prefix='img/', **kwargs):
     kwargs.setdefault('pipeline', [])
     kwargs.setdefault('serialize_data', False)  # saves a gc.collect
+    kwargs.setdefault('metainfo', dict(classes=CLASSES))
     return dataset_type(
         data_root=str(root), ann_file=ann_file, data_prefix=dict(img=prefix),
-        metainfo=dict(classes=CLASSES), **kwargs)
+        **kwargs)
 
 
 def test_valid_data_gives_mmdets_data_list(tmp_path):
@@ -132,6 +133,40 @@ def test_unknown_class_is_an_error(tmp_path):
                categories=[dict(id=1, name='circle')])
     with pytest.raises(AnnotationFileError, match='triangle'):
         build(tmp_path)
+
+
+def test_classes_out_of_the_files_order_are_an_error(tmp_path):
+    write_coco(tmp_path, [image_entry(1)], [box_ann(1, 1, [1, 1, 9, 9])])
+    with pytest.raises(AnnotationFileError,
+                       match=r"classes \('square', 'circle'\) .* not in the "
+                       r"order of the file's categories \('circle' \(id 1\)"):
+        build(tmp_path, metainfo=dict(classes=('square', 'circle')))
+
+
+def test_non_contiguous_category_ids_are_labels_in_file_order(tmp_path):
+    categories = [dict(id=42, name='cross'), dict(id=7, name='star')]
+    anns = [box_ann(1, 1, [1, 1, 9, 9], category_id=7),
+            box_ann(2, 1, [20, 20, 9, 9], category_id=42)]
+    write_coco(tmp_path, [image_entry(1)], anns, categories=categories)
+    dataset = build(tmp_path, metainfo=dict(classes=('cross', 'star')))
+    assert [i['bbox_label'] for i in dataset.get_data_info(0)['instances']
+            ] == [1, 0]
+    assert dataset.metainfo['category_ids'] == (42, 7)
+
+
+def test_a_box_only_file_is_refused_for_mask_training(tmp_path):
+    anns = [box_ann(i, 1, [1, 1, 9, 9]) for i in (1, 2)]
+    for ann in anns:
+        del ann['segmentation']
+    write_coco(tmp_path, [image_entry(1)], anns)
+    with pytest.raises(AnnotationFileError) as error:
+        build(tmp_path)
+    assert str(error.value).startswith(
+        f"annotation file {tmp_path / 'instances.json'}: none of its 2 "
+        'annotations has a segmentation: it is box-only, and this config '
+        'trains masks (Mask R-CNN); train it with a Faster R-CNN config '
+        '(configs/mae_vitb_fasterrcnn_100e.py')
+    assert len(build(tmp_path, check_masks=False)) == 1
 
 
 def test_malformed_file_is_an_error(tmp_path):

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 
 from mmdet_vit_transfer.engine import TransferRunner
 from mmdet_vit_transfer.engine.resume import find_resumable_checkpoint
@@ -126,3 +127,31 @@ def test_configs_select_the_runner_that_mmdets_tools_build():
     assert cfg.runner_type == RUNNER_TYPE
     # mmdet's tools/train.py builds `runner_type` from mmengine's registry.
     assert RUNNERS.get(cfg.runner_type) is TransferRunner
+
+
+class ScalingRunner(TransferRunner):
+    """What ``--auto-scale-lr`` reads, without a model: the processes and
+    the batch size of an iteration."""
+
+    def __init__(self, world_size, batch_size):
+        self._world_size = world_size
+        self._train_dataloader = dict(batch_size=batch_size)
+        self.param_schedulers = None
+        self.logger = MMLogger.get_instance('scale_lr_test')
+
+
+@pytest.mark.parametrize('world_size,batch_size,accumulate,expected', [
+    (8, 2, 4, 1.0),  # 8 GPUs x 2 images x 4 iterations: the base batch
+    (8, 2, 1, 0.25),
+    (1, 1, 16, 0.25),
+])
+def test_auto_scale_lr_counts_gradient_accumulation(world_size, batch_size,
+                                                    accumulate, expected):
+    from mmengine.optim import OptimWrapper
+    wrapper = OptimWrapper(
+        torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=8e-5),
+        accumulative_counts=accumulate)
+    ScalingRunner(world_size, batch_size).scale_lr(
+        wrapper, dict(enable=True, base_batch_size=64))
+    assert wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(
+        8e-5 * expected)
