@@ -1,5 +1,5 @@
-"""Data pipelines in configs: one pipeline at another input size, and the
-padding value that each config's own pixel normalisation turns into 0.
+"""Data pipelines in configs: one pipeline at another input size or without
+masks, and the padding value that each config's own pixel normalisation turns into 0.
 
 Padding before normalisation (``LargeScaleJitter``, ``PadToSize``, mmcv's
 ``Pad``) must fill with the pixel mean of the model's ``data_preprocessor``,
@@ -45,6 +45,21 @@ def at_image_size(pipeline: Sequence[dict], image_size: Tuple[int, int],
     }
     return [
         dict(transform, **changes.get(transform['type'], {}))
+        for transform in pipeline
+    ]
+
+
+def without_masks(pipeline: Sequence[dict]) -> List[dict]:
+    """``pipeline`` loading boxes only: its annotation loading (polygons or
+    masks) becomes ``LoadAnnotations(with_bbox=True)``; every other
+    transform stays. For box-only configs, as :func:`at_image_size`::
+
+        train_pipeline = without_masks(_base_.train_pipeline)
+    """
+    loads = ('LoadAnnotations', 'LoadPolygonAnnotations')
+    return [
+        dict(type='LoadAnnotations', with_bbox=True)
+        if transform['type'] in loads else dict(transform)
         for transform in pipeline
     ]
 
