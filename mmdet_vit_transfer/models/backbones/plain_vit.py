@@ -27,7 +27,7 @@ from ..layers.attention import Attention, attention_layer
 from ..layers.position import RelativePositionTable
 from ..layers.vit_geometry import (resize_abs_pos_embed, window_partition,
                                    window_unpartition)
-from .base import ViTBackboneBase
+from .base import ViTBackboneBase, no_grad_when_fully_frozen
 from .plain_vit_checkpoint import filter_plain_vit_state
 from .vit_presets import ARCH_ZOO
 
@@ -231,6 +231,14 @@ class PlainViTPyramid(ViTBackboneBase):
             with registers); like its cls token they are dropped, and a
             checkpoint with another number is refused.
         with_cp (bool): activation checkpointing of every block.
+        frozen_stages (int | str): frozen and partial fine-tuning: -1
+            (nothing frozen), 0 (the embeddings: patch projection, absolute
+            position, ``norm_pre``), ``k`` (the embeddings and blocks
+            ``0..k-1``) or ``'all'``. A shared relative-position table is
+            frozen with the first frozen block that reads it, so that frozen
+            blocks compute a fixed function; a fully frozen backbone runs
+            under ``torch.no_grad()`` in eval mode. See
+            :class:`~.base.ViTBackboneBase`.
         attn_backend (str | dict): the attention layer: ``'auto'`` (the
             fused CPU kernel on CPU tensors in float32 or bfloat16,
             PyTorch's SDPA otherwise), ``'sdpa'``, ``'cpu_fused'``, or
@@ -268,9 +276,10 @@ class PlainViTPyramid(ViTBackboneBase):
                  patch_bias: bool = FROM_ARCH,
                  reg_tokens: int = FROM_ARCH,
                  with_cp: bool = False,
+                 frozen_stages: Union[int, str] = -1,
                  attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(frozen_stages=frozen_stages, init_cfg=init_cfg)
         arch = arch_settings(arch, dict(
             patch_size=patch_size, pretrain_img_size=pretrain_img_size,
             use_abs_pos=use_abs_pos, window_size=window_size,
@@ -343,6 +352,7 @@ class PlainViTPyramid(ViTBackboneBase):
                     if self.rel_pos == 'decomposed' else None,
                     act_layer=get_act_layer(self.act_layer),
                     attn_layer=attn_layer))
+        self.freeze_stages()
 
     def _check(self, img_size: int, arch: dict,
                drop_path_rate: float) -> None:
@@ -389,6 +399,19 @@ class PlainViTPyramid(ViTBackboneBase):
             block.attn.proj.weight.data.div_(math.sqrt(2.0 * i))
             block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * i))
 
+    def is_frozen(self, param_name: str) -> bool:
+        """The embeddings and first blocks that ``frozen_stages`` names (see
+        :class:`~.base.ViTBackboneBase`), and each shared table once a
+        frozen block reads it."""
+        table = param_name.split('.', 1)[0]
+        if table in ('rel_pos_window', 'rel_pos_global'):
+            readers = [
+                i for i, block in enumerate(self.blocks)
+                if bool(block.window_size) == (table == 'rel_pos_window')
+            ]
+            return readers[0] < self.num_frozen_blocks
+        return super().is_frozen(param_name)
+
     def checkpoint_filter(self, state: dict, report, **options) -> dict:
         """Fit a converted ViT checkpoint to this model (see
         :func:`.plain_vit_checkpoint.filter_plain_vit_state`)."""
@@ -409,6 +432,7 @@ class PlainViTPyramid(ViTBackboneBase):
             global_ = attn.table_bias(self.rel_pos_global(hw), x)
         return window, global_
 
+    @no_grad_when_fully_frozen
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/p, W/p)``
         maps, one per entry of ``out_indices``."""
