@@ -23,6 +23,8 @@ INIT_OF_PREFIX = (
     ('beit_', 'beit'),
     ('mae_', 'mae'),
     ('itpn_', 'itpn'),
+    ('frozen/mae_', 'mae'),
+    ('frozen/dinov2_', 'dinov2'),
     ('dinov2/', 'dinov2'),
     ('dinov2_reg/', 'dinov2'),
     ('deit3/', 'deit3'),
