@@ -90,6 +90,22 @@ def test_partial_backward_reaches_only_the_trained_blocks():
     assert model.blocks[4].attn.qkv.weight.grad.abs().sum() > 0
 
 
+def test_with_cp_checkpoints_every_trained_block(monkeypatch):
+    import mmdet_vit_transfer.models.backbones.base as base
+    checkpointed, original = [], base.cp.checkpoint
+
+    def checkpoint(block, *args, **kwargs):
+        checkpointed.append(block)
+        return original(block, *args, **kwargs)
+
+    monkeypatch.setattr(base.cp, 'checkpoint', checkpoint)
+    model = tiny_vit(frozen_stages=3, with_cp=True)
+    outs = model(torch.randn(1, 3, 64, 64))
+    assert checkpointed == list(model.blocks[3:])
+    sum(o.sum() for o in outs).backward()
+    assert model.blocks[3].attn.qkv.weight.grad is not None
+
+
 def test_fully_frozen_runs_without_a_graph_in_eval_mode():
     model = tiny_vit(frozen_stages='all', drop_path_rate=0.5)
     model.train()

@@ -175,8 +175,13 @@ class ViTBackboneBase(BaseModule):
     def run_block(self, block: nn.Module, x: torch.Tensor,
                   *args) -> torch.Tensor:
         """``block(x, *args)``, with activation checkpointing when
-        ``with_cp`` and training."""
-        if self.with_cp and x.requires_grad:
+        ``with_cp`` and the block builds a graph: its input or its
+        parameters need a gradient (the first block after a frozen part
+        has no such input)."""
+        builds_graph = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad
+                                   for p in block.parameters()))
+        if self.with_cp and builds_graph:
             return cp.checkpoint(block, x, *args, use_reentrant=False)
         return block(x, *args)
 
