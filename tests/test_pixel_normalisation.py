@@ -36,6 +36,8 @@ INIT_OF_PREFIX = (
     ('beit_', 'beit'),
     ('mae_', 'mae'),
     ('itpn_', 'itpn'),
+    ('frozen/mae_', 'mae'),
+    ('frozen/dinov2_', 'dinov2'),
     ('dinov2/', 'dinov2'),
     ('dinov2_reg/', 'dinov2'),
     ('deit3/', 'deit3'),
@@ -64,13 +66,16 @@ def documented_normalisation():
 
 def detector_configs():
     """Every config that builds a detector: all but the _base_ pieces, the
-    MAE pre-training config (an mmpretrain model) and the schedule variants
+    MAE pre-training config (an mmpretrain model), the schedule variants
     (a file that sets only ``train_cfg`` over a sibling config normalises
-    as that config, which is checked)."""
+    as that config, which is checked) and the cascade configs, each a
+    100-epoch config here plus RoI heads and nothing else
+    (tests/configs/test_cascade_configs.py)."""
     return sorted(
         str(p.relative_to(ROOT / 'configs'))
         for p in (ROOT / 'configs').rglob('*.py')
-        if '_base_' not in p.parts and p.parent.name != 'pretrain'
+        if '_base_' not in p.parts
+        and p.parent.name not in ('pretrain', 'cascade')
         and not schedule_variant(p))
 
 

@@ -6,7 +6,8 @@ ViTDet later decays the lr of layer ``l`` by ``rate ** (num_layers - 1 - l)``
 (0.7 for ViT-B with MAE). Layer ids come from the backbone's
 ``get_layer_depth(param_name, prefix='backbone.')``, so every backbone of this
 package that defines it gets layer decay; parameters outside the backbone are
-the top layer.
+the top layer. Frozen parameters (``requires_grad=False``, e.g. a backbone's
+``frozen_stages``) are in no group: no optimizer state, no weight decay.
 """
 from typing import Callable, List, Optional, Tuple, Union
 
@@ -17,6 +18,7 @@ from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm, _InstanceNorm
 from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 from ...models.layers.position import RELATIVE_POSITION_PARAMETERS
+from .lr_groups import format_lr_groups, lr_group_rows, model_layer_depth
 
 #: Norm layers whose weights and biases get no weight decay (subclasses, such
 #: as SyncBatchNorm or LayerNorm2d, included).
@@ -56,7 +58,11 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     scale and set to zero for exempt parameters (:func:`is_weight_decay_exempt`).
     Parameters that end up with the same settings share one group, and the
     groups are ordered from the top layer down: mmengine logs the lr of the
-    first group, so the logged ``lr`` is the heads' lr.
+    first group, so the logged ``lr`` is the heads' lr. Frozen parameters
+    are left out (modules whose parameters are all frozen without a warning
+    per parameter), and the groups are logged once as a table
+    (:func:`~.lr_groups.format_lr_groups`), the frozen parameters counted
+    apart.
 
     ``paramwise_cfg`` accepts the default constructor's fields plus:
 
@@ -114,6 +120,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 constructor.
         """
         if prefix:
+            if not any(p.requires_grad for p in module.parameters()):
+                return  # frozen: in no group, counted apart in the table
             super().add_params(params, module, prefix, is_dcn_module)
             return
         per_param: List[dict] = []
@@ -124,11 +132,11 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                         model: nn.Module) -> Callable[[str], Tuple[int, int]]:
         """``param_name -> (layer_id, num_layers)`` from the backbone."""
         rate = self.paramwise_cfg.get('layer_decay_rate', 1.0)
-        backbone = getattr(model, 'backbone', None)
-        get_layer_depth = getattr(backbone, 'get_layer_depth', None)
-        if get_layer_depth is not None:
-            return lambda name: get_layer_depth(name, prefix='backbone.')
+        layer_depth = model_layer_depth(model)
+        if layer_depth is not None:
+            return layer_depth
         if rate != 1.0:
+            backbone = getattr(model, 'backbone', None)
             raise ValueError(
                 f'layer_decay_rate={rate} needs model.backbone.'
                 f'get_layer_depth(param_name, prefix), but the backbone '
@@ -179,11 +187,10 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             groups[key]['param_names'].append(name)
 
         merged = list(groups.values())
-        for i, group in enumerate(merged):
-            print_log(
-                f'param group {i}: lr={group.get("lr")}, '
-                f'weight_decay={group.get("weight_decay")}, '
-                f'{len(group["params"])} params '
-                f'({group["param_names"][0]}, ...)',
-                logger='current')
+        print_log(
+            'Parameter groups of the optimizer:\n' + format_lr_groups(
+                lr_group_rows(model, merged,
+                              dict(lr=self.base_lr,
+                                   weight_decay=self.base_wd))),
+            logger='current')
         return merged

@@ -1,8 +1,9 @@
 """What the plain ViT and the iTPN backbones share: the random init, the
 pre-trained init through ``init_cfg``, the fitting of absolute position
-embeddings on load, layer ids for layer-wise lr decay and the
-(checkpointed) block runner."""
-from typing import Dict, Sequence, Tuple, Union
+embeddings on load, layer ids for layer-wise lr decay, frozen and partial
+fine-tuning (``frozen_stages``) and the (checkpointed) block runner."""
+import functools
+from typing import Callable, Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -30,20 +31,109 @@ def resolve_arch(arch: Union[str, dict], presets: Dict[str, dict],
     return dict(arch)
 
 
+#: ``frozen_stages`` that freezes the embeddings and every block.
+FROZEN_ALL = 'all'
+
+
+def count_frozen_blocks(frozen_stages: Union[int, str],
+                        num_blocks: int) -> int:
+    """The blocks that ``frozen_stages`` freezes: -1 (nothing, not even the
+    embeddings), 0 (the embeddings only), ``k`` (the embeddings and blocks
+    ``0..k-1``); ``'all'`` is ``num_blocks``. ValueError naming the valid
+    values otherwise."""
+    if frozen_stages == FROZEN_ALL:
+        return num_blocks
+    if (isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int)
+            or not -1 <= frozen_stages <= num_blocks):
+        raise ValueError(
+            f'frozen_stages must be -1 (nothing frozen), 0 (the embeddings),'
+            f' 1..{num_blocks} (the embeddings and that many blocks) or '
+            f'{FROZEN_ALL!r}, got {frozen_stages!r}')
+    return frozen_stages
+
+
+def no_grad_when_fully_frozen(forward: Callable) -> Callable:
+    """Decorates a backbone's forward (or its encoder's): under
+    ``torch.no_grad()`` when every block is frozen, so that no graph is
+    kept for the backbone; unchanged otherwise."""
+
+    @functools.wraps(forward)
+    def wrapped(self, *args, **kwargs):
+        if self.fully_frozen:
+            with torch.no_grad():
+                return forward(self, *args, **kwargs)
+        return forward(self, *args, **kwargs)
+
+    return wrapped
+
+
 class ViTBackboneBase(BaseModule):
     """Base of the backbones whose transformer blocks are ``self.blocks``.
 
     Subclasses set ``EMBEDDING_NAMES`` (parameter names of layer 0) and
-    ``ABS_POS_NAME`` (the absolute position embedding), and fit a
-    checkpoint's state dict to themselves in :meth:`checkpoint_filter`.
+    ``ABS_POS_NAME`` (the absolute position embedding), fit a checkpoint's
+    state dict to themselves in :meth:`checkpoint_filter`, and call
+    :meth:`freeze_stages` once their modules exist.
+
+    Args:
+        frozen_stages (int | str): what stays at its (pre-trained) values:
+            -1 nothing; 0 the embeddings (layer 0 of :meth:`get_layer_depth`);
+            ``k`` the embeddings and the first ``k`` blocks; ``'all'`` the
+            embeddings and every block. Frozen parameters get no gradient
+            (``requires_grad=False``), so the optimizer leaves them out, and
+            the modules they make up stay in eval mode (no drop path).
+        init_cfg (dict | None): see :meth:`init_weights`.
     """
 
     EMBEDDING_NAMES: Tuple[str, ...] = ('patch_embed.', )
     ABS_POS_NAME = ''
 
-    def __init__(self, init_cfg=None):
+    def __init__(self, frozen_stages: Union[int, str] = -1, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.frozen_stages = frozen_stages
+        self.num_frozen_blocks = -1
         self.register_load_state_dict_pre_hook(_fit_abs_pos_embed)
+
+    def freeze_stages(self) -> None:
+        """Stop the gradient of every parameter :meth:`is_frozen` names and
+        put the frozen modules in eval mode."""
+        self.num_frozen_blocks = count_frozen_blocks(self.frozen_stages,
+                                                     len(self.blocks))
+        for name, param in self.named_parameters():
+            if self.is_frozen(name):
+                param.requires_grad_(False)
+        self.train(self.training)
+
+    def is_frozen(self, param_name: str) -> bool:
+        """Whether ``frozen_stages`` freezes a parameter of this backbone
+        (its local name): the embeddings and the first blocks, by their
+        layer ids; never the top layer (pyramids, shared tables: see the
+        subclasses)."""
+        layer_id, num_layers = self.get_layer_depth(param_name, prefix='')
+        return layer_id <= self.num_frozen_blocks and \
+            layer_id < num_layers - 1
+
+    @property
+    def fully_frozen(self) -> bool:
+        """Whether every block is frozen."""
+        return self.num_frozen_blocks == len(self.blocks)
+
+    def train(self, mode: bool = True) -> 'ViTBackboneBase':
+        """Set the training mode, except that a module whose parameters are
+        all frozen stays in eval mode (frozen blocks get no drop path; a
+        fully frozen backbone runs as at inference)."""
+        super().train(mode)
+        if not mode:
+            return self
+        frozen = {
+            id(p)
+            for name, p in self.named_parameters() if self.is_frozen(name)
+        }
+        for module in self.modules():
+            params = list(module.parameters())
+            if params and all(id(p) in frozen for p in params):
+                nn.Module.train(module, False)  # not this override again
+        return self
 
     def init_weights(self) -> None:
         """Random init (:meth:`random_init`), then the pre-trained weights of
@@ -85,8 +175,13 @@ class ViTBackboneBase(BaseModule):
     def run_block(self, block: nn.Module, x: torch.Tensor,
                   *args) -> torch.Tensor:
         """``block(x, *args)``, with activation checkpointing when
-        ``with_cp`` and training."""
-        if self.with_cp and x.requires_grad:
+        ``with_cp`` and the block builds a graph: its input or its
+        parameters need a gradient (the first block after a frozen part
+        has no such input)."""
+        builds_graph = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad
+                                   for p in block.parameters()))
+        if self.with_cp and builds_graph:
             return cp.checkpoint(block, x, *args, use_reentrant=False)
         return block(x, *args)
 

@@ -31,7 +31,8 @@ from mmdet.registry import MODELS
 from ..layers.attention import Attention, attention_layer
 from ..layers.vit_geometry import (relative_offset_grid, relative_table_size,
                                    resize_abs_pos_embed)
-from .base import ViTBackboneBase, resolve_arch
+from .base import (ViTBackboneBase, no_grad_when_fully_frozen,
+                   resolve_arch)
 from .itpn_checkpoint import filter_itpn_state
 from .plain_vit import Block, check_rel_pos
 
@@ -163,6 +164,13 @@ class ITPNHiViT(ViTBackboneBase):
             attention blocks, linear from 0.
         norm_cfg (dict): norm layers.
         with_cp (bool): activation checkpointing of every encoder block.
+        frozen_stages (int | str): frozen and partial fine-tuning of the
+            encoder: -1 (nothing frozen), 0 (the embeddings: stem and
+            absolute position), ``k`` (the embeddings and the first ``k``
+            entries of ``blocks``, patch merges included) or ``'all'``
+            (the whole encoder, which then runs under ``torch.no_grad()``
+            in eval mode). The pyramid always trains, as a neck would. See
+            :class:`~.base.ViTBackboneBase`.
         attn_backend (str | dict): ``'auto'``, ``'sdpa'`` or
             ``'cpu_fused'`` (see :func:`~..layers.attention.attention_layer`).
         init_cfg (dict | None): None for random init, or
@@ -192,9 +200,10 @@ class ITPNHiViT(ViTBackboneBase):
                  drop_path_rate: float = 0.0,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  with_cp: bool = False,
+                 frozen_stages: Union[int, str] = -1,
                  attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(frozen_stages=frozen_stages, init_cfg=init_cfg)
         arch = self._resolve_arch(arch)
         self.embed_dims = arch['embed_dims']
         self.depths = tuple(arch['depths'])
@@ -271,6 +280,7 @@ class ITPNHiViT(ViTBackboneBase):
             self.fpn_modules = nn.ModuleList(
                 _mlp_block(fpn_dim, mlp_ratio, 0.0, norm_cfg)
                 for _ in range(3))
+        self.freeze_stages()
 
     @staticmethod
     def _resolve_arch(arch: Union[str, dict]) -> dict:
@@ -299,6 +309,7 @@ class ITPNHiViT(ViTBackboneBase):
         :func:`.itpn_checkpoint.filter_itpn_state`)."""
         return filter_itpn_state(state, self, report, **options)
 
+    @no_grad_when_fully_frozen
     def forward_stages(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The encoder: channels-last maps at strides 4, 8 and 16.
 

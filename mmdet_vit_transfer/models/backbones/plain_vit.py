@@ -30,7 +30,7 @@ from ..layers.position import (Dinov3RotaryEmbedding, EvaRotaryEmbedding,
                                RelativePositionTable, Rotation)
 from ..layers.vit_geometry import (resize_abs_pos_embed, window_partition,
                                    window_unpartition)
-from .base import ViTBackboneBase
+from .base import ViTBackboneBase, no_grad_when_fully_frozen
 from .plain_vit_checkpoint import filter_plain_vit_state
 from .vit_presets import ARCH_ZOO
 
@@ -278,6 +278,14 @@ class PlainViTPyramid(ViTBackboneBase):
             pre-training grid, 16 for EVA-02); default the position grid of
             ``pretrain_img_size``.
         with_cp (bool): activation checkpointing of every block.
+        frozen_stages (int | str): frozen and partial fine-tuning: -1
+            (nothing frozen), 0 (the embeddings: patch projection, absolute
+            position, ``norm_pre``), ``k`` (the embeddings and blocks
+            ``0..k-1``) or ``'all'``. A shared relative-position table is
+            frozen with the first frozen block that reads it, so that frozen
+            blocks compute a fixed function; a fully frozen backbone runs
+            under ``torch.no_grad()`` in eval mode. See
+            :class:`~.base.ViTBackboneBase`.
         attn_backend (str | dict): the attention layer: ``'auto'`` (the
             fused CPU kernel on CPU tensors in float32 or bfloat16,
             PyTorch's SDPA otherwise), ``'sdpa'``, ``'cpu_fused'``, or
@@ -320,9 +328,10 @@ class PlainViTPyramid(ViTBackboneBase):
                  rope: Optional[str] = FROM_ARCH,
                  rope_grid: Optional[int] = FROM_ARCH,
                  with_cp: bool = False,
+                 frozen_stages: Union[int, str] = -1,
                  attn_backend: Union[str, dict] = 'auto',
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(frozen_stages=frozen_stages, init_cfg=init_cfg)
         arch = arch_settings(arch, dict(
             patch_size=patch_size, pretrain_img_size=pretrain_img_size,
             use_abs_pos=use_abs_pos, window_size=window_size,
@@ -404,6 +413,7 @@ class PlainViTPyramid(ViTBackboneBase):
                     mlp_layer=self.mlp_layer,
                     mlp_norm=arch['mlp_norm'],
                     attn_norm=arch['attn_norm']))
+        self.freeze_stages()
 
     def _check(self, img_size: int, arch: dict,
                drop_path_rate: float) -> None:
@@ -469,6 +479,19 @@ class PlainViTPyramid(ViTBackboneBase):
             block.attn.proj.weight.data.div_(math.sqrt(2.0 * i))
             block.mlp.fc2.weight.data.div_(math.sqrt(2.0 * i))
 
+    def is_frozen(self, param_name: str) -> bool:
+        """The embeddings and first blocks that ``frozen_stages`` names (see
+        :class:`~.base.ViTBackboneBase`), and each shared table once a
+        frozen block reads it."""
+        table = param_name.split('.', 1)[0]
+        if table in ('rel_pos_window', 'rel_pos_global'):
+            readers = [
+                i for i, block in enumerate(self.blocks)
+                if bool(block.window_size) == (table == 'rel_pos_window')
+            ]
+            return readers[0] < self.num_frozen_blocks
+        return super().is_frozen(param_name)
+
     def checkpoint_filter(self, state: dict, report, **options) -> dict:
         """Fit a converted ViT checkpoint to this model (see
         :func:`.plain_vit_checkpoint.filter_plain_vit_state`)."""
@@ -503,6 +526,7 @@ class PlainViTPyramid(ViTBackboneBase):
         return (self.rope((self.window_size, ) * 2, device)
                 if windowed else None, self.rope(hw, device))
 
+    @no_grad_when_fully_frozen
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x ``(B, 3, H, W)``. Returns a tuple of ``(B, C, H/p, W/p)``
         maps, one per entry of ``out_indices``."""

@@ -1,0 +1,9 @@
+# Cascade Mask R-CNN, DINOv3 init, ViT-L, 100 epochs:
+# dinov3/dinov3_vitl_maskrcnn_100e.py with the cascade heads of
+# _base_/models/cascade_mask_rcnn_heads.py.
+_base_ = [
+    '../dinov3/dinov3_vitl_maskrcnn_100e.py',
+    '../_base_/models/cascade_mask_rcnn_heads.py'
+]
+
+model = _base_.cascade_mask_rcnn

@@ -1,0 +1,9 @@
+# Cascade Mask R-CNN, iTPN-L, CLIP-supervised pre-training, under this
+# package's LSJ protocol: itpn_l_clip_maskrcnn_lsj_100e.py with the cascade
+# heads of _base_/models/cascade_mask_rcnn_heads.py.
+_base_ = [
+    '../itpn_l_clip_maskrcnn_lsj_100e.py',
+    '../_base_/models/cascade_mask_rcnn_heads.py'
+]
+
+model = _base_.cascade_mask_rcnn

@@ -1,0 +1,9 @@
+# Cascade Mask R-CNN, Supervised (ImageNet-1k) init, ViT-B, 100 epochs:
+# supervised_vitb_maskrcnn_100e.py with the cascade heads of
+# _base_/models/cascade_mask_rcnn_heads.py.
+_base_ = [
+    '../supervised_vitb_maskrcnn_100e.py',
+    '../_base_/models/cascade_mask_rcnn_heads.py'
+]
+
+model = _base_.cascade_mask_rcnn
