@@ -1,22 +1,26 @@
-"""Time, FLOP/s, utilisation and peak memory of a ViT backbone (ViT-B by
-default, or any ``arch`` preset) at 1024x1024, batch 1.
+"""Time, FLOP/s, utilisation and peak memory of ViT backbones (ViT-B by
+default, or any ``arch`` presets) at 1024x1024, batch 1.
 
 Each (layout, mode, dtype) runs in a fresh process so that its peak resident
 memory (``ru_maxrss``) is its own. FLOPs are counted with mmengine's fvcore
 counters (``2 x`` multiply-adds; a training step counts ``3 x`` the forward
 pass) and utilisation divides the achieved FLOP/s by the FLOP/s of a 4096^3
 matrix product measured in the same process and dtype. Prints a markdown
-table. Layouts and the step are those of ``benchmarks/attention.py``.
+table. Layouts and the step are those of ``benchmarks/attention.py``. With
+several ``--archs``, each (layout, mode, dtype) times them one after the
+other, and ``vs first`` is each one's time over the first arch's, measured
+minutes apart on the same machine.
 
     python benchmarks/backbone.py [--size 1024] [--repeats 2]
         [--layouts '4 global' ...] [--modes train infer]
         [--dtypes float32 bfloat16] [--attn-backend auto]
-        [--arch base] [--patch-size P] [--window-size W]
+        [--archs base ...] [--patch-size P] [--window-size W]
 
-E.g. DINOv2's ViT-B/14 in ViTDet's layout (patch resampled to 16) and at
-its native patch 14 (1036 px: a 74x74 grid that windows of 37 tile):
-``--arch dinov2-b14 --patch-size 16`` and
-``--arch dinov2-b14 --size 1036 --window-size 37``.
+E.g. the rotary families next to MAE's ViT-B, in ViTDet's layout (EVA-02's
+patch 14 resampled to 16): ``--archs base eva02-b14 dinov3-b16
+--patch-size 16``; DINOv2's ViT-B/14 at its native patch 14 (1036 px: a
+74x74 grid that windows of 37 tile): ``--archs dinov2-b14 --size 1036
+--window-size 37``.
 """
 import argparse
 import json
@@ -104,55 +108,63 @@ def main() -> None:
                         choices=['auto', 'sdpa', 'cpu_fused'],
                         help="the backbone's attn_backend (auto: the fused "
                         'CPU kernel)')
-    parser.add_argument('--arch', default='base',
-                        help="PlainViTPyramid's arch preset (base: ViT-B)")
+    parser.add_argument('--archs', nargs='+', default=['base'],
+                        help="PlainViTPyramid's arch presets (base: ViT-B)")
     parser.add_argument('--patch-size', type=int,
                         help="another patch size than the preset's")
     parser.add_argument('--window-size', type=int,
                         help='another window size than 14')
-    parser.add_argument('--one', nargs=3,
-                        metavar=('LAYOUT', 'MODE', 'DTYPE'),
+    parser.add_argument('--one', nargs=4,
+                        metavar=('ARCH', 'LAYOUT', 'MODE', 'DTYPE'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        layout, mode, dtype = args.one
+        arch, layout, mode, dtype = args.one
         print(json.dumps(measure(layout, mode, args.size, args.repeats,
-                                 dtype, args.attn_backend, args.arch,
+                                 dtype, args.attn_backend, arch,
                                  args.patch_size, args.window_size)))
         return
 
     import torch
-    with torch.device('meta'):
-        model = build(args.arch, args.size, args.layouts[0],
-                      args.attn_backend, args.patch_size, args.window_size)
-    windows = sorted({b.window_size for b in model.blocks} - {0})
-    print(f'{args.arch} backbone, {args.size}x{args.size}, batch 1, patch '
-          f'{model.patch_size} ({model.grid_hw[0]}x{model.grid_hw[1]} grid, '
-          f'windows {windows or "none"}), attn_backend='
-          f'{args.attn_backend!r}, best of {args.repeats} timed runs\n')
-    del model
-    extra = ['--arch', args.arch] + [
+    for arch in args.archs:
+        with torch.device('meta'):
+            model = build(arch, args.size, args.layouts[0],
+                          args.attn_backend, args.patch_size,
+                          args.window_size)
+        windows = sorted({b.window_size for b in model.blocks} - {0})
+        print(f'{arch}: {args.size}x{args.size}, batch 1, patch '
+              f'{model.patch_size} ({model.grid_hw[0]}x{model.grid_hw[1]} '
+              f'grid, windows {windows or "none"}), rel_pos '
+              f'{model.rel_pos!r}, rope {model.rope_kind!r}')
+        del model
+    print(f"attn_backend={args.attn_backend!r}, best of {args.repeats} "
+          'timed runs\n')
+    extra = [
         option for name, value in (('--patch-size', args.patch_size),
                                    ('--window-size', args.window_size))
         if value for option in (name, str(value))]
-    print('| layout | mode | dtype | seconds | GFLOP/s | matmul GFLOP/s '
-          '| utilisation | peak memory (GB) |')
-    print('|---|---|---|---|---|---|---|---|', flush=True)
+    print('| arch | layout | mode | dtype | seconds | vs first | GFLOP/s '
+          '| matmul GFLOP/s | utilisation | peak memory (GB) |')
+    print('|---|---|---|---|---|---|---|---|---|---|', flush=True)
     for layout in args.layouts:
         for mode in args.modes:
             for dtype in args.dtypes:
-                out = subprocess.run(
-                    [sys.executable, __file__, '--one', layout, mode, dtype,
-                     '--size', str(args.size), '--repeats',
-                     str(args.repeats), '--attn-backend', args.attn_backend,
-                     *extra],
-                    check=True, capture_output=True, text=True).stdout
-                r = json.loads(out.strip().splitlines()[-1])
-                print(f"| {layout} | {mode} | {dtype} | {r['seconds']:.1f} "
-                      f"| {r['gflops']:.0f} | {r['matmul_gflops']:.0f} "
-                      f"| {r['utilisation']:.2f} | {r['peak_gb']:.2f} |",
-                      flush=True)
-
+                first = None
+                for arch in args.archs:
+                    out = subprocess.run(
+                        [sys.executable, __file__, '--one', arch, layout,
+                         mode, dtype, '--size', str(args.size),
+                         '--repeats', str(args.repeats), '--attn-backend',
+                         args.attn_backend, *extra],
+                        check=True, capture_output=True, text=True).stdout
+                    r = json.loads(out.strip().splitlines()[-1])
+                    first = first or r['seconds']
+                    print(f"| {arch} | {layout} | {mode} | {dtype} "
+                          f"| {r['seconds']:.1f} "
+                          f"| {r['seconds'] / first:.2f} "
+                          f"| {r['gflops']:.0f} | {r['matmul_gflops']:.0f} "
+                          f"| {r['utilisation']:.2f} | {r['peak_gb']:.2f} |",
+                          flush=True)
 
 if __name__ == '__main__':
     main()
