@@ -2,17 +2,11 @@
 # mae_vitb_maskrcnn_100e.py without its mask branch, for annotations without
 # masks. The paper reports Mask R-CNN only.
 _base_ = ['./mae_vitb_maskrcnn_100e.py', './_base_/box_only.py']
-from mmdet_vit_transfer.datasets import without_masks  # noqa: E402
+from mmdet_vit_transfer.datasets import box_only_dataloader  # noqa: E402
 
 model = {{_base_.faster_rcnn}}
-train_dataloader = dict(
-    dataset=dict(
-        check_masks=False,
-        pipeline=without_masks(_base_.train_dataloader.dataset.pipeline)))
-val_dataloader = dict(
-    dataset=dict(
-        check_masks=False,
-        pipeline=without_masks(_base_.val_dataloader.dataset.pipeline)))
+train_dataloader = box_only_dataloader(_base_.train_dataloader)
+val_dataloader = box_only_dataloader(_base_.val_dataloader)
 test_dataloader = val_dataloader
-val_evaluator = {{_base_.box_only_evaluator}}
+val_evaluator = dict(metric='bbox')
 test_evaluator = val_evaluator

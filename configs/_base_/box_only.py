@@ -3,17 +3,16 @@
 # trained and evaluated on boxes; the annotation files need no segmentation.
 # A box-only config inherits a Mask R-CNN config and this file, and sets
 #
-#     from mmdet_vit_transfer.datasets import without_masks
+#     from mmdet_vit_transfer.datasets import box_only_dataloader
 #
 #     model = {{_base_.faster_rcnn}}
-#     train_dataloader = dict(dataset=dict(
-#         check_masks=False,
-#         pipeline=without_masks(_base_.train_dataloader.dataset.pipeline)))
-#     ... the same for val_dataloader, then
-#     val_evaluator = {{_base_.box_only_evaluator}}
+#     train_dataloader = box_only_dataloader(_base_.train_dataloader)
+#     val_dataloader = box_only_dataloader(_base_.val_dataloader)
+#     test_dataloader = val_dataloader
+#     val_evaluator = dict(metric='bbox')
+#     test_evaluator = val_evaluator
 #
-# (configs/mae_vitb_fasterrcnn_100e.py). The names differ from the Mask
-# R-CNN config's, as mmengine requires of two bases.
+# (configs/mae_vitb_fasterrcnn_100e.py).
 
 # The batch padding of the Mask R-CNN base also pads masks; large-scale
 # jitter already gives the full size, so box-only training needs none.
@@ -21,4 +20,3 @@ faster_rcnn = dict(
     type='FasterRCNN',
     data_preprocessor=dict(batch_augments=None),
     roi_head=dict(mask_roi_extractor=None, mask_head=None))
-box_only_evaluator = dict(metric='bbox')

@@ -1,5 +1,5 @@
-"""Data pipelines in configs: one pipeline at another input size or without
-masks, and the padding value that each config's own pixel normalisation turns into 0.
+"""Data pipelines in configs: one pipeline at another input size, a
+dataloader without masks, and the padding value that each config's own pixel normalisation turns into 0.
 
 Padding before normalisation (``LargeScaleJitter``, ``PadToSize``, mmcv's
 ``Pad``) must fill with the pixel mean of the model's ``data_preprocessor``,
@@ -52,16 +52,26 @@ def at_image_size(pipeline: Sequence[dict], image_size: Tuple[int, int],
 def without_masks(pipeline: Sequence[dict]) -> List[dict]:
     """``pipeline`` loading boxes only: its annotation loading (polygons or
     masks) becomes ``LoadAnnotations(with_bbox=True)``; every other
-    transform stays. For box-only configs, as :func:`at_image_size`::
-
-        train_pipeline = without_masks(_base_.train_pipeline)
-    """
+    transform stays."""
     loads = ('LoadAnnotations', 'LoadPolygonAnnotations')
     return [
         dict(type='LoadAnnotations', with_bbox=True)
         if transform['type'] in loads else dict(transform)
         for transform in pipeline
     ]
+
+
+def box_only_dataloader(dataloader: Dict[str, Any]) -> Dict[str, Any]:
+    """A Mask R-CNN config's dataloader for box-only annotations: its
+    dataset's pipeline :func:`without_masks` and masks not checked
+    (``ValidatedCocoDataset(check_masks=False)``). For box-only configs, as
+    :func:`at_image_size`::
+
+        train_dataloader = box_only_dataloader(_base_.train_dataloader)
+    """
+    dataset = dict(dataloader['dataset'], check_masks=False,
+                   pipeline=without_masks(dataloader['dataset']['pipeline']))
+    return dict(dataloader, dataset=dataset)
 
 
 def zero_after_normalisation(data_preprocessor: Dict[str, Any]
