@@ -12,8 +12,8 @@
 #     ... the same for val_dataloader, then
 #     val_evaluator = {{_base_.box_only_evaluator}}
 #
-# (configs/mae_vitb_fasterrcnn_100e.py). The names differ from the Mask
-# R-CNN config's, as mmengine requires of two bases.
+# (configs/faster/mae_vitb_fasterrcnn_100e.py). The names differ from the
+# Mask R-CNN config's, as mmengine requires of two bases.
 
 # The batch padding of the Mask R-CNN base also pads masks; large-scale
 # jitter already gives the full size, so box-only training needs none.
