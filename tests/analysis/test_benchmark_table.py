@@ -9,6 +9,7 @@ from PIL import Image
 from mmdet_vit_transfer.analysis import (find_run_dirs, parse_run_name,
                                          read_run, summarize_benchmark)
 from mmdet_vit_transfer.analysis.benchmark_table import best_runs
+from mmdet_vit_transfer.analysis.runs import RunName
 from mmdet_vit_transfer.analysis.paper_results import (PUBLISHED_BEST,
                                                        PUBLISHED_BY_SCHEDULE)
 
@@ -54,12 +55,27 @@ def grid(tmp_path):
 
 
 def test_run_names():
-    assert parse_run_name('mae_vitb_maskrcnn_25e.py') == ('mae', 'b', 25)
-    assert parse_run_name('mocov3_vitl_maskrcnn_100e') == ('mocov3', 'l', 100)
-    assert parse_run_name('dinov2_reg4_vitb_maskrcnn_100e.py') == (
+    assert parse_run_name('mae_vitb_maskrcnn_25e.py') == RunName('mae', 'b',
+                                                                 25)
+    assert parse_run_name('mocov3_vitl_maskrcnn_100e') == RunName(
+        'mocov3', 'l', 100, 'full', 'mask_rcnn', None)
+    assert parse_run_name('dinov2_reg4_vitb_maskrcnn_100e.py') == RunName(
         'dinov2_reg4', 'b', 100)
-    assert parse_run_name('direct_vittiny_maskrcnn_4e') == ('direct', 'tiny',
-                                                            4)
+    assert parse_run_name('direct_vittiny_maskrcnn_4e') == RunName(
+        'direct', 'tiny', 4)
+    # The protocol, the detector and the seed.
+    assert parse_run_name('mae_vitb_frozen_maskrcnn_100e') == RunName(
+        'mae', 'b', 100, 'frozen')
+    assert parse_run_name('dinov2_reg4_vitl_cascade_maskrcnn_100e.py') == \
+        RunName('dinov2_reg4', 'l', 100, 'full', 'cascade')
+    assert parse_run_name('beit_vitb_fasterrcnn_50e_seed12') == RunName(
+        'beit', 'b', 50, 'full', 'faster_rcnn', 12)
+    assert parse_run_name('mae_vitb_frozen_cascade_maskrcnn_100e_seed0') == \
+        RunName('mae', 'b', 100, 'frozen', 'cascade', 0)
+    for name in ('mae_vitb_cascade_fasterrcnn_100e', 'mae_vitb_maskrcnn_1x',
+                 'mae_vitb_maskrcnn_100e_seed', 'mae_vitb_half_maskrcnn_100e'):
+        with pytest.raises(ValueError, match='is not a benchmark run name'):
+            parse_run_name(name)
     with pytest.raises(ValueError, match=r"'toy_vit_tiny_maskrcnn' is not a "
                        r'benchmark run name: expected \{init\}_vit'):
         parse_run_name('toy_vit_tiny_maskrcnn')
