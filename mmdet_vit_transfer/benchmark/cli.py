@@ -19,7 +19,8 @@ def _list(text):
     return [item for item in text.split(',') if item]
 
 
-def _seeds(text):
+def seed_list(text):
+    """``'0,1,2'`` -> ``[0, 1, 2]`` (an argparse type)."""
     try:
         return [int(item) for item in _list(text)]
     except ValueError:
@@ -42,7 +43,7 @@ def build_parser(usage: str = __doc__) -> argparse.ArgumentParser:
     grid.add_argument('--detectors', type=_list, default=['mask_rcnn'],
                       help='mask_rcnn,cascade,faster_rcnn (default: '
                       'mask_rcnn)')
-    grid.add_argument('--seeds', type=_seeds,
+    grid.add_argument('--seeds', type=seed_list,
                       help='e.g. 0,1,2: each run once per seed, as '
                       '<run>_seed<s> (default: no seed axis)')
     grid.add_argument('--config-dir', default=str(CONFIG_ROOT),
