@@ -1,12 +1,14 @@
 """Faster R-CNN: one config per initialisation's 100-epoch config, each its
 Mask R-CNN config without the mask branch (``_base_/box_only.py``), differing
-from it only in the mask branch, the mask loading and the metric."""
+from it only in the mask branch, the mask loading and the metric; the toy
+Faster R-CNN learns and evaluates boxes."""
 import ast
+import re
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
-from test_cascade_configs import CONFIGS, mask_rcnn_100e_configs
+from test_cascade_configs import CONFIGS, mask_rcnn_100e_configs, train_toy
 
 FASTER = CONFIGS / 'faster'
 BOX_ONLY = '../_base_/box_only.py'
@@ -81,3 +83,16 @@ def test_the_box_only_config_is_its_mask_config_without_masks(parent):
             {k: v for k, v in mask_set.items() if k not in rest}
     for split in ('val', 'test'):
         assert boxes[f'{split}_evaluator'].metric == 'bbox'
+
+
+@pytest.mark.slow
+def test_toy_faster_rcnn_loss_falls_and_evaluation_runs(tmp_path):
+    """The demo's toy detector without its mask branch, as the cascade's
+    toy test trains it."""
+    log, losses, metrics = train_toy(
+        tmp_path, CONFIGS / 'toy_vit_tiny_fasterrcnn_demo.py')
+    assert re.search(r'loss_cls: [0-9.]+ .*loss_bbox: [0-9.]+', log)
+    assert 'loss_mask' not in log
+    assert sum(losses[-2:]) < 0.9 * sum(losses[:2]), losses
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+    assert 'coco/segm_mAP' not in metrics
