@@ -1,7 +1,10 @@
 # Faster R-CNN (box-only), DINOv2 with registers init, ViT-B, 100 epochs:
 # dinov2_reg/dinov2_reg4_vitb_maskrcnn_100e.py without its mask branch
 # (_base_/box_only.py), for annotations without masks.
-_base_ = ['../dinov2_reg/dinov2_reg4_vitb_maskrcnn_100e.py', '../_base_/box_only.py']
+_base_ = [
+    '../dinov2_reg/dinov2_reg4_vitb_maskrcnn_100e.py',
+    '../_base_/box_only.py'
+]
 from mmdet_vit_transfer.datasets import without_masks  # noqa: E402
 
 model = {{_base_.faster_rcnn}}
