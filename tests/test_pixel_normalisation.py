@@ -68,14 +68,14 @@ def detector_configs():
     """Every config that builds a detector: all but the _base_ pieces, the
     MAE pre-training config (an mmpretrain model), the schedule variants
     (a file that sets only ``train_cfg`` over a sibling config normalises
-    as that config, which is checked) and the cascade configs, each a
-    100-epoch config here plus RoI heads and nothing else
-    (tests/configs/test_cascade_configs.py)."""
+    as that config, which is checked) and the cascade and Faster R-CNN
+    configs, each a 100-epoch config here with other RoI heads and nothing
+    else (tests/configs/test_cascade_configs.py, test_faster_configs.py)."""
     return sorted(
         str(p.relative_to(ROOT / 'configs'))
         for p in (ROOT / 'configs').rglob('*.py')
         if '_base_' not in p.parts
-        and p.parent.name not in ('pretrain', 'cascade')
+        and p.parent.name not in ('pretrain', 'cascade', 'faster')
         and not schedule_variant(p))
 
 

@@ -4,16 +4,19 @@ R-CNN at two schedule lengths, then the table, convergence figure and TIDE
 errors.
 
     python tools/toy_benchmark.py [--out-dir work_dirs/toy_benchmark]
-        [--scale default|small] [--arms random direct mae]
+        [--scale default|small] [--arms random direct mae] [--seeds 0,1,2]
 
 The default scale takes under an hour on 2 CPU cores; --scale small runs a
 few iterations of everything. The runs go through the benchmark's launcher
 (`tools/benchmark.py status OUT_DIR` follows them; run again, it continues
-what was interrupted). Reports go to OUT_DIR/summary/.
+what was interrupted). Reports go to OUT_DIR/summary/. --seeds runs each
+fine-tuning once per seed (the pre-trainings once) and the table shows
+mean +- std over the seeds.
 """
 import argparse
 import sys
 
+from mmdet_vit_transfer.benchmark.cli import seed_list
 from mmdet_vit_transfer.benchmark.toy import ARMS, SCALES, run_toy_benchmark
 from mmdet_vit_transfer.utils import user_errors_exit
 from mmdet_vit_transfer.utils.processes import interruptible
@@ -25,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--scale', default='default', choices=sorted(SCALES))
     parser.add_argument('--arms', nargs='+', default=list(ARMS),
                         choices=ARMS)
+    parser.add_argument('--seeds', type=seed_list,
+                        help='e.g. 0,1,2 (default: one run per cell)')
     return parser
 
 
@@ -32,7 +37,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with user_errors_exit(), interruptible(subreaper=True):
-            result = run_toy_benchmark(args.out_dir, args.scale, args.arms)
+            result = run_toy_benchmark(args.out_dir, args.scale, args.arms,
+                                       seeds=args.seeds)
     except KeyboardInterrupt:
         print('interrupted; the state is saved: run the same command again '
               'to continue')

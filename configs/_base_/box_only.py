@@ -12,7 +12,7 @@
 #     val_evaluator = dict(metric='bbox')
 #     test_evaluator = val_evaluator
 #
-# (configs/mae_vitb_fasterrcnn_100e.py).
+# (configs/faster/mae_vitb_fasterrcnn_100e.py).
 
 # The batch padding of the Mask R-CNN base also pads masks; large-scale
 # jitter already gives the full size, so box-only training needs none.

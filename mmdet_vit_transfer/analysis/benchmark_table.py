@@ -3,7 +3,13 @@
 As in the paper: box AP / mask AP per initialisation and model size at the
 best fine-tuning schedule (chosen by box AP), with the paper's published
 value beside it (:mod:`.paper_results`), every schedule with the best one
-marked, and AP against fine-tuning epochs per initialisation.
+marked, and AP against fine-tuning epochs per initialisation. A protocol
+or detector other than full fine-tuning of Mask R-CNN is a row of its own
+(``mae (frozen)``, ``mae (cascade)``). Runs that differ only by their seed
+are one cell: mean ± sample std and n (:mod:`.spread`), error bars in the
+figure, and a † where a cell's box AP is ahead of the next one in its
+column (main table) or row (every schedule) by more than the sum of their
+standard deviations.
 """
 import csv
 from collections import defaultdict
@@ -15,10 +21,17 @@ from matplotlib.figure import Figure
 
 from .paper_results import published
 from .runs import (BenchmarkRun, find_run_dirs, init_key, read_run,
-                   size_key, size_label, sort_runs)
+                   size_key, size_label, sort_runs, variant_key)
+from .spread import Spread, beyond_spread, spread
 
 CSV_FIELDS = ('init', 'size', 'epochs', 'box_ap', 'mask_ap', 'best',
-              'work_dir')
+              'work_dir', 'protocol', 'detector', 'seed')
+#: Marks a cell ahead of the next best beyond their spread.
+AHEAD = '†'
+AHEAD_NOTE = (f'{AHEAD}: box AP ahead of the next best in its {{}} by more '
+              'than the sum of their standard deviations (seeds, n > 1 '
+              'each); closer differences are within the seed spread.')
+Row = Tuple[str, str, str]  # init, protocol, detector
 
 
 @dataclass
@@ -35,36 +48,94 @@ class BenchmarkSummary:
     files: Dict[str, Path] = field(default_factory=dict)
 
 
-def best_runs(runs: Iterable[BenchmarkRun]
-              ) -> Dict[Tuple[str, str], BenchmarkRun]:
-    """The best schedule of each (init, size): highest box AP, the shorter
-    schedule on a tie.
+@dataclass(frozen=True)
+class BenchmarkCell:
+    """The runs of one experiment (init, size, schedule, protocol,
+    detector) that differ only by their seed."""
+    runs: Tuple[BenchmarkRun, ...]
+
+    @property
+    def row(self) -> Row:
+        run = self.runs[0]
+        return run.init, run.protocol, run.detector
+
+    @property
+    def size(self) -> str:
+        return self.runs[0].size
+
+    @property
+    def epochs(self) -> int:
+        return self.runs[0].epochs
+
+    @property
+    def box(self) -> Spread:
+        return spread([r.box_ap for r in self.runs])
+
+    @property
+    def mask(self) -> Optional[Spread]:
+        """None when a run did not evaluate masks."""
+        values = [r.mask_ap for r in self.runs]
+        return None if None in values else spread(values)
+
+
+def benchmark_cells(runs: Iterable[BenchmarkRun]) -> List[BenchmarkCell]:
+    """The runs grouped by experiment, in table order.
 
     Raises:
-        ValueError: two runs of the same experiment (init, size, epochs).
+        ValueError: two runs of the same experiment and seed.
     """
-    seen = {}
+    groups = defaultdict(list)
+    for run in sort_runs(runs):
+        group = groups[run.variant, run.init, run.size, run.epochs]
+        for other in group:
+            if other.seed == run.seed:
+                seed = '' if run.seed is None else f' seed {run.seed}'
+                raise ValueError(
+                    f'two runs of {row_label(run.init, *run.variant)} '
+                    f'{run.size_label} {run.epochs} epochs{seed}: '
+                    f'{other.work_dir} and {run.work_dir}; pass one')
+        group.append(run)
+    return [BenchmarkCell(tuple(group)) for group in groups.values()]
+
+
+def best_cells(cells: Iterable[BenchmarkCell]
+               ) -> Dict[Tuple[Row, str], BenchmarkCell]:
+    """The best schedule of each row and size: highest mean box AP, the
+    shorter schedule on a tie."""
     best = {}
-    for run in runs:
-        key = (run.init, run.size, run.epochs)
-        if key in seen:
-            raise ValueError(
-                f'two runs of {run.init} {run.size_label} {run.epochs} '
-                f'epochs: {seen[key].work_dir} and {run.work_dir}; pass one')
-        seen[key] = run
-        current = best.get(key[:2])
-        if current is None or (run.box_ap, -run.epochs) > (current.box_ap,
-                                                           -current.epochs):
-            best[key[:2]] = run
+    for cell in cells:
+        current = best.get((cell.row, cell.size))
+        if current is None or (cell.box.mean, -cell.epochs) > (
+                current.box.mean, -current.epochs):
+            best[cell.row, cell.size] = cell
     return best
 
 
-def _ap(value: Optional[float]) -> str:
-    return '-' if value is None else f'{value:.1f}'
+def ahead_of_the_rest(cells: Sequence[BenchmarkCell]
+                      ) -> Optional[BenchmarkCell]:
+    """The cell of highest mean box AP among ``cells`` if it is ahead of
+    the next one beyond their spread (:func:`.spread.beyond_spread`),
+    else None."""
+    ranked = sorted(cells, key=lambda c: c.box.mean, reverse=True)
+    if len(ranked) > 1 and beyond_spread(ranked[0].box, ranked[1].box):
+        return ranked[0]
+    return None
 
 
-def _cell(run: BenchmarkRun) -> str:
-    return f'{_ap(run.box_ap)} / {_ap(run.mask_ap)}'
+def row_label(init: str, protocol: str, detector: str) -> str:
+    """``'mae'``, ``'mae (frozen)'``, ``'mae (frozen, cascade)'``."""
+    variant = [v for v, default in ((protocol, 'full'),
+                                    (detector, 'mask_rcnn')) if v != default]
+    return init + (f' ({", ".join(variant)})' if variant else '')
+
+
+def _ap(value: Optional[Spread]) -> str:
+    return '-' if value is None else value.text()
+
+
+def _cell(cell: BenchmarkCell) -> str:
+    n = f' (n={len(cell.runs)})' if len(cell.runs) > 1 else ''
+    return f'{_ap(cell.box)} / {_ap(cell.mask)}{n}'
 
 
 def _published(init: str, size: str, epochs: Optional[int] = None) -> str:
@@ -72,17 +143,27 @@ def _published(init: str, size: str, epochs: Optional[int] = None) -> str:
     return '-' if value is None else f'{value[0]:.1f} / {value[1]:.1f}'
 
 
+def _paper_row(row: Row) -> bool:
+    """Whether the paper's values apply: full fine-tuning of Mask R-CNN."""
+    return row[1:] == ('full', 'mask_rcnn')
+
+
 def markdown_tables(runs: Sequence[BenchmarkRun]) -> str:
-    """The main table (best schedule per init and size, and the paper's
+    """The main table (best schedule per row and size, and the paper's
     value beside it for sizes the paper has) and the table of every
     schedule (best in bold, the published value where there is one), box
-    AP / mask AP in percent."""
-    runs = sort_runs(runs)
-    best = best_runs(runs)
-    inits = sorted({r.init for r in runs}, key=init_key)
-    sizes = sorted({r.size for r in runs}, key=size_key)
+    AP / mask AP in percent; a † where a cell is ahead beyond the seed
+    spread (the note under each table says of what)."""
+    cells = benchmark_cells(runs)
+    best = best_cells(cells)
+    rows = sorted({c.row for c in cells},
+                  key=lambda r: (init_key(r[0]), variant_key(r[1:])))
+    sizes = sorted({c.size for c in cells}, key=size_key)
     with_paper = {s for s in sizes
-                  if any(published(i, s) for i in inits)}
+                  if any(published(r[0], s) for r in rows if _paper_row(r))}
+    seeded = any(len(c.runs) > 1 for c in cells)
+    marked = {ahead_of_the_rest([best[r, size] for r in rows
+                                 if (r, size) in best]) for size in sizes}
 
     header = []
     for size in sizes:
@@ -90,103 +171,125 @@ def markdown_tables(runs: Sequence[BenchmarkRun]) -> str:
                                          else [])
     lines = ['Box AP / mask AP (COCO, %) at the best fine-tuning schedule '
              '(epochs in parentheses)' + (
-                 "; 'paper': the published value." if with_paper else '.'),
+                 "; 'paper': the published value." if with_paper else '.') +
+             (' Runs with other seeds: mean ± sample std (n runs).'
+              if seeded else ''),
              '',
              '| initialisation | ' + ' | '.join(header) + ' |',
              '|---' * (len(header) + 1) + '|']
-    for init in inits:
-        cells = []
+    for row in rows:
+        entries = []
         for size in sizes:
-            run = best.get((init, size))
-            cells.append(f'{_cell(run)} ({run.epochs} ep)' if run else '-')
+            cell = best.get((row, size))
+            entries.append(f'{_cell(cell)} ({cell.epochs} ep)' +
+                           (f' {AHEAD}' if cell in marked else '')
+                           if cell else '-')
             if size in with_paper:
-                cells.append(_published(init, size))
-        lines.append(f'| {init} | ' + ' | '.join(cells) + ' |')
+                entries.append(_published(row[0], size)
+                               if _paper_row(row) else '-')
+        lines.append(f'| {row_label(*row)} | ' + ' | '.join(entries) + ' |')
+    if seeded:
+        lines += ['', AHEAD_NOTE.format('column')]
 
-    schedules = sorted({r.epochs for r in runs})
-    by_key = {(r.init, r.size, r.epochs): r for r in runs}
+    schedules = sorted({c.epochs for c in cells})
+    by_key = {(c.row, c.size, c.epochs): c for c in cells}
     lines += ['', 'Every schedule, box AP / mask AP (best in bold).', '',
               '| initialisation | size | ' + ' | '.join(
                   f'{e} ep' for e in schedules) + ' |',
               '|---' * (len(schedules) + 2) + '|']
-    for init in inits:
+    for row in rows:
         for size in sizes:
-            if (init, size) not in best:
+            if (row, size) not in best:
                 continue
-            cells = []
+            in_row = [by_key[row, size, e] for e in schedules
+                      if (row, size, e) in by_key]
+            ahead = ahead_of_the_rest(in_row)
+            entries = []
             for epochs in schedules:
-                run = by_key.get((init, size, epochs))
-                if run is None:
-                    cells.append('')
+                cell = by_key.get((row, size, epochs))
+                if cell is None:
+                    entries.append('')
                     continue
-                cell = _cell(run)
-                if run is best[init, size]:
-                    cell = f'**{cell}**'
-                if published(init, size, epochs):
-                    cell += f' (paper {_published(init, size, epochs)})'
-                cells.append(cell)
-            lines.append(f'| {init} | {size_label(size)} | ' +
-                         ' | '.join(cells) + ' |')
+                text = _cell(cell)
+                if cell is best[row, size]:
+                    text = f'**{text}**'
+                if cell is ahead:
+                    text += f' {AHEAD}'
+                if _paper_row(row) and published(row[0], size, epochs):
+                    text += f' (paper {_published(row[0], size, epochs)})'
+                entries.append(text)
+            lines.append(f'| {row_label(*row)} | {size_label(size)} | ' +
+                         ' | '.join(entries) + ' |')
+    if seeded:
+        lines += ['', AHEAD_NOTE.format('row')]
     return '\n'.join(lines) + '\n'
 
 
 def write_csv(runs: Sequence[BenchmarkRun], path: Union[str, Path]) -> Path:
     """One row per run: ``init, size, epochs, box_ap, mask_ap, best,
-    work_dir`` (AP in percent; mask_ap empty when not evaluated)."""
-    runs = sort_runs(runs)
-    best = best_runs(runs)
+    work_dir, protocol, detector, seed`` (AP in percent; mask_ap empty when
+    not evaluated, seed when the run has none; best: its cell is the best
+    schedule of its row and size)."""
+    best = best_cells(benchmark_cells(runs))
     path = Path(path)
     with path.open('w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(CSV_FIELDS)
-        for run in runs:
+        for run in sort_runs(runs):
             writer.writerow([
                 run.init, run.size, run.epochs, f'{run.box_ap:.2f}',
                 '' if run.mask_ap is None else f'{run.mask_ap:.2f}',
-                int(best[run.init, run.size] is run),
-                str(run.work_dir)
+                int(run in best[(run.init, *run.variant), run.size].runs),
+                str(run.work_dir), run.protocol, run.detector,
+                '' if run.seed is None else run.seed
             ])
     return path
 
 
 def plot_convergence(runs: Sequence[BenchmarkRun],
                      path: Union[str, Path]) -> Path:
-    """AP against fine-tuning epochs, one line per initialisation.
+    """AP against fine-tuning epochs, one line per row of the table.
 
     One column per model size; box AP on top, mask AP below (when any run
-    evaluated masks). The best schedule of each line is starred.
+    evaluated masks). The best schedule of each line is starred; a point
+    of several seeds is their mean, with the sample std as error bar.
     """
-    runs = sort_runs(runs)
-    best = best_runs(runs)
-    sizes = sorted({r.size for r in runs}, key=size_key)
-    has_mask = any(r.mask_ap is not None for r in runs)
-    metrics = [('box_ap', 'box AP')] + ([('mask_ap', 'mask AP')]
-                                        if has_mask else [])
+    cells = benchmark_cells(runs)
+    best = best_cells(cells)
+    sizes = sorted({c.size for c in cells}, key=size_key)
+    has_mask = any(c.mask is not None for c in cells)
+    metrics = [('box', 'box AP')] + ([('mask', 'mask AP')]
+                                     if has_mask else [])
     lines = defaultdict(list)
-    for run in runs:
-        lines[run.size, run.init].append(run)
+    for cell in cells:
+        lines[cell.size, cell.row].append(cell)
 
     fig = Figure(figsize=(4.5 * len(sizes), 3.5 * len(metrics)),
                  layout='constrained')
     axes = fig.subplots(len(metrics), len(sizes), squeeze=False)
-    inits = sorted({r.init for r in runs}, key=init_key)
-    colours = {init: f'C{i % 10}' for i, init in enumerate(inits)}
+    rows = sorted({c.row for c in cells},
+                  key=lambda r: (init_key(r[0]), variant_key(r[1:])))
+    colours = {row: f'C{i % 10}' for i, row in enumerate(rows)}
     for col, size in enumerate(sizes):
-        for row, (attr, label) in enumerate(metrics):
-            ax = axes[row][col]
-            for init in inits:
-                points = [(r.epochs, getattr(r, attr), r)
-                          for r in lines.get((size, init), [])
-                          if getattr(r, attr) is not None]
+        for line, (attr, label) in enumerate(metrics):
+            ax = axes[line][col]
+            for row in rows:
+                points = [(c.epochs, getattr(c, attr), c)
+                          for c in lines.get((size, row), [])
+                          if getattr(c, attr) is not None]
                 if not points:
                     continue
-                xs, ys, _ = zip(*points)
-                ax.plot(xs, ys, marker='o', color=colours[init], label=init)
-                for x, y, run in points:
-                    if best[init, size] is run:
+                xs = [x for x, _, _ in points]
+                ys = [value.mean for _, value, _ in points]
+                errors = [value.std or 0.0 for _, value, _ in points]
+                ax.errorbar(xs, ys, yerr=errors if any(errors) else None,
+                            marker='o', capsize=3, color=colours[row],
+                            label=row_label(*row))
+                for x, y, (_, _, cell) in zip(xs, ys, points):
+                    if best[row, size] is cell:
                         ax.plot(x, y, marker='*', markersize=14,
-                                color=colours[init])
-            epochs = sorted({r.epochs for r in runs if r.size == size})
+                                color=colours[row])
+            epochs = sorted({c.epochs for c in cells if c.size == size})
             ax.set_xticks(epochs)
             ax.set_xlabel('fine-tuning epochs')
             ax.set_ylabel(f'{label} (%)')
@@ -212,7 +315,8 @@ def summarize_benchmark(work_dirs: Iterable[Union[str, Path]],
 
     Raises:
         FileNotFoundError: a path holds no run.
-        ValueError: no finished run, or two runs of one experiment.
+        ValueError: no finished run, or two runs of one experiment and
+            seed.
     """
     runs, skipped = [], []
     for work_dir in find_run_dirs(work_dirs):

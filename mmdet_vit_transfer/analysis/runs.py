@@ -4,9 +4,12 @@ A run is a work directory that mmengine wrote: ``<work_dir>/<config>.py``
 (the dumped config) and one ``<timestamp>/vis_data/{scalars.json,config.py}``
 per launch (a resumed run has several). The experiment it belongs to is
 spelled by its config name, ``{init}_vit{size}_maskrcnn_{epochs}e`` (e.g.
-``mae_vitb_maskrcnn_25e``); the schedule actually run is the config's
-``train_cfg.max_epochs``, and a run counts as finished when its last COCO
-evaluation is at that epoch.
+``mae_vitb_maskrcnn_25e``), with the protocol and detector where they are
+not full fine-tuning of Mask R-CNN (``mae_vitb_frozen_maskrcnn_100e``,
+``mae_vitb_cascade_maskrcnn_100e``, ``mae_vitb_fasterrcnn_100e``) and the
+seed of a benchmark run with seeds (``mae_vitb_maskrcnn_25e_seed1``); the
+schedule actually run is the config's ``train_cfg.max_epochs``, and a run
+counts as finished when its last COCO evaluation is at that epoch.
 """
 import re
 from dataclasses import dataclass
@@ -17,10 +20,18 @@ from mmengine.config import Config
 
 from ..utils.run_results import last_coco_metrics
 
-#: ``{init}_vit{size}_maskrcnn_{epochs}e``, e.g. ``beit_vitl_maskrcnn_100e``
-#: or ``dinov2_reg4_vitb_maskrcnn_100e``.
+#: ``{init}_vit{size}[_{protocol}]_{detector}_{epochs}e[_seed{seed}]``,
+#: e.g. ``beit_vitl_maskrcnn_100e``, ``dinov2_reg4_vitb_maskrcnn_100e``,
+#: ``mae_vitb_frozen_cascade_maskrcnn_100e_seed2``.
 RUN_NAME = re.compile(r'^(?P<init>[a-z0-9]+(?:_[a-z0-9]+)*?)_vit'
-                      r'(?P<size>[a-z]+)_maskrcnn_(?P<epochs>\d+)e$')
+                      r'(?P<size>[a-z]+)(?:_(?P<protocol>frozen))?'
+                      r'_(?P<detector>maskrcnn|cascade_maskrcnn|fasterrcnn)'
+                      r'_(?P<epochs>\d+)e(?:_seed(?P<seed>\d+))?$')
+#: The protocols (how much of the backbone trains) and detectors, as the
+#: benchmark's options name them, and how a config name spells them.
+PROTOCOLS = {'full': None, 'frozen': 'frozen'}
+DETECTORS = {'mask_rcnn': 'maskrcnn', 'cascade': 'cascade_maskrcnn',
+             'faster_rcnn': 'fasterrcnn'}
 #: Order of the paper's tables; other initialisations follow, sorted.
 INIT_ORDER = ('random', 'supervised', 'mocov3', 'beit', 'mae')
 #: Model sizes from small to large; others follow, sorted.
@@ -40,6 +51,9 @@ class BenchmarkRun:
         mask_ap (float | None): COCO mask AP in percent, None when the run
             did not evaluate masks.
         work_dir (Path): where the run was read from.
+        protocol (str): ``'full'`` or ``'frozen'`` (:data:`PROTOCOLS`).
+        detector (str): a key of :data:`DETECTORS`.
+        seed (int | None): its seed in a benchmark with seeds.
     """
     init: str
     size: str
@@ -47,6 +61,14 @@ class BenchmarkRun:
     box_ap: float
     mask_ap: Optional[float]
     work_dir: Path
+    protocol: str = 'full'
+    detector: str = 'mask_rcnn'
+    seed: Optional[int] = None
+
+    @property
+    def variant(self) -> Tuple[str, str]:
+        """``(protocol, detector)``."""
+        return self.protocol, self.detector
 
     @property
     def size_label(self) -> str:
@@ -59,25 +81,55 @@ def size_label(size: str) -> str:
     return 'ViT-' + (size.upper() if len(size) == 1 else size.capitalize())
 
 
-def parse_run_name(name: str) -> Tuple[str, str, int]:
-    """``(init, size, epochs)`` of a config or work-dir name.
+@dataclass(frozen=True)
+class RunName:
+    """What a benchmark run's name says (:data:`RUN_NAME`).
 
     Args:
-        name (str): e.g. ``'mae_vitb_maskrcnn_25e'`` (a ``.py`` suffix is
+        init (str): initialisation, e.g. ``'mae'``.
+        size (str): model size as spelled in the name, e.g. ``'b'``.
+        epochs (int): fine-tuning schedule length.
+        protocol (str): a key of :data:`PROTOCOLS`.
+        detector (str): a key of :data:`DETECTORS`.
+        seed (int | None): the seed of a run of a benchmark with seeds.
+    """
+    init: str
+    size: str
+    epochs: int
+    protocol: str = 'full'
+    detector: str = 'mask_rcnn'
+    seed: Optional[int] = None
+
+    @property
+    def variant(self) -> Tuple[str, str]:
+        """``(protocol, detector)``."""
+        return self.protocol, self.detector
+
+
+def parse_run_name(name: str) -> RunName:
+    """What a config or work-dir name says of its run.
+
+    Args:
+        name (str): e.g. ``'mae_vitb_maskrcnn_25e'``,
+            ``'mae_vitb_frozen_maskrcnn_100e_seed0'`` (a ``.py`` suffix is
             allowed).
 
     Raises:
-        ValueError: the name does not follow
-            ``{init}_vit{size}_maskrcnn_{epochs}e``.
+        ValueError: the name does not follow :data:`RUN_NAME`.
     """
     stem = name[:-3] if name.endswith('.py') else name
     match = RUN_NAME.match(stem)
     if match is None:
         raise ValueError(
             f'{name!r} is not a benchmark run name: expected '
-            f'{{init}}_vit{{size}}_maskrcnn_{{epochs}}e, e.g. '
+            f'{{init}}_vit{{size}}[_frozen]_{{maskrcnn|cascade_maskrcnn|'
+            f'fasterrcnn}}_{{epochs}}e[_seed{{seed}}], e.g. '
             f'mae_vitb_maskrcnn_25e')
-    return match['init'], match['size'], int(match['epochs'])
+    protocol, = (k for k, v in PROTOCOLS.items() if v == match['protocol'])
+    detector, = (k for k, v in DETECTORS.items() if v == match['detector'])
+    seed = match['seed']
+    return RunName(match['init'], match['size'], int(match['epochs']),
+                   protocol, detector, None if seed is None else int(seed))
 
 
 def is_run_dir(path: Path) -> bool:
@@ -134,12 +186,13 @@ def run_config(work_dir: Path) -> Config:
     return Config.fromfile(dumped[-1], import_custom_modules=False)
 
 
-def run_identity(work_dir: Path) -> Tuple[str, str, int]:
-    """``(init, size, epochs in the name)`` from the dumped config's name,
-    else from the work directory's name.
+def run_identity(work_dir: Path) -> RunName:
+    """What the dumped config's name says of the run, else the work
+    directory's (whose seed is kept: the dumped config of a seeded run
+    is named like it).
 
     Raises:
-        ValueError: neither follows ``{init}_vit{size}_maskrcnn_{epochs}e``.
+        ValueError: neither follows :data:`RUN_NAME`.
     """
     candidates = [p.name for p in sorted(work_dir.glob('*.py'))]
     candidates.append(work_dir.name)
@@ -166,9 +219,9 @@ def read_run(work_dir: Union[str, Path]) -> BenchmarkRun:
         FileNotFoundError: no evaluation or no config was logged.
     """
     work_dir = Path(work_dir)
-    init, size, name_epochs = run_identity(work_dir)
+    name = run_identity(work_dir)
     train_cfg = run_config(work_dir).get('train_cfg') or {}
-    epochs = int(train_cfg.get('max_epochs', name_epochs))
+    epochs = int(train_cfg.get('max_epochs', name.epochs))
     metrics = last_coco_metrics(work_dir)
     if metrics['step'] != epochs:
         raise ValueError(
@@ -176,12 +229,15 @@ def read_run(work_dir: Union[str, Path]) -> BenchmarkRun:
             f"{metrics['step']} of {epochs}")
     mask_ap = metrics.get('coco/segm_mAP')
     return BenchmarkRun(
-        init=init,
-        size=size,
+        init=name.init,
+        size=name.size,
         epochs=epochs,
         box_ap=100.0 * metrics['coco/bbox_mAP'],
         mask_ap=None if mask_ap is None else 100.0 * mask_ap,
-        work_dir=work_dir)
+        work_dir=work_dir,
+        protocol=name.protocol,
+        detector=name.detector,
+        seed=name.seed)
 
 
 def init_key(init: str) -> Tuple[int, str]:
@@ -196,7 +252,15 @@ def size_key(size: str) -> Tuple[int, str]:
             if size in SIZE_ORDER else len(SIZE_ORDER), size)
 
 
+def variant_key(variant: Tuple[str, str]) -> Tuple[int, int]:
+    """Sort key of ``(protocol, detector)``: in :data:`PROTOCOLS` and
+    :data:`DETECTORS` order (full fine-tuning of Mask R-CNN first)."""
+    protocol, detector = variant
+    return list(PROTOCOLS).index(protocol), list(DETECTORS).index(detector)
+
+
 def sort_runs(runs: Iterable[BenchmarkRun]) -> List[BenchmarkRun]:
-    """Runs in table order: initialisation, size, schedule."""
-    return sorted(
-        runs, key=lambda r: (init_key(r.init), size_key(r.size), r.epochs))
+    """Runs in table order: initialisation, protocol and detector, size,
+    schedule, seed."""
+    return sorted(runs, key=lambda r: (init_key(r.init), variant_key(
+        r.variant), size_key(r.size), r.epochs, r.seed or 0))

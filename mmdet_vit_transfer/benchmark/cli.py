@@ -8,7 +8,7 @@ from ..utils.errors import user_errors_exit
 from ..utils.processes import interruptible
 from .backends import LocalBackend, SlurmBackend
 from .launcher import launch
-from .plan import CONFIG_ROOT, grid_configs, plan_runs
+from .plan import CONFIG_ROOT, grid_configs, plan_runs, seeded_runs
 from .results import write_results
 from .state import StateFile
 from .status import status_lines
@@ -17,6 +17,15 @@ from .workdir import BenchmarkDir
 
 def _list(text):
     return [item for item in text.split(',') if item]
+
+
+def seed_list(text):
+    """``'0,1,2'`` -> ``[0, 1, 2]`` (an argparse type)."""
+    try:
+        return [int(item) for item in _list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a list of integers such as 0,1,2') from None
 
 
 def build_parser(usage: str = __doc__) -> argparse.ArgumentParser:
@@ -29,6 +38,14 @@ def build_parser(usage: str = __doc__) -> argparse.ArgumentParser:
     grid.add_argument('--inits', type=_list, help='e.g. mae,beit')
     grid.add_argument('--sizes', type=_list, help='e.g. b,l')
     grid.add_argument('--schedules', type=_list, help='e.g. 25e,50e')
+    grid.add_argument('--protocols', type=_list, default=['full'],
+                      help='full,frozen (default: full)')
+    grid.add_argument('--detectors', type=_list, default=['mask_rcnn'],
+                      help='mask_rcnn,cascade,faster_rcnn (default: '
+                      'mask_rcnn)')
+    grid.add_argument('--seeds', type=seed_list,
+                      help='e.g. 0,1,2: each run once per seed, as '
+                      '<run>_seed<s> (default: no seed axis)')
     grid.add_argument('--config-dir', default=str(CONFIG_ROOT),
                       help='where the grid configs are (default: the '
                       "package's configs)")
@@ -79,14 +96,18 @@ def make_backend(args):
 
 def run_launch(args):
     configs = list(args.configs)
-    if args.inits or args.sizes or args.schedules or not configs:
+    grid_axes = (args.inits, args.sizes, args.schedules,
+                 args.protocols != ['full'], args.detectors != ['mask_rcnn'])
+    if any(grid_axes) or not configs:
         configs = grid_configs(args.config_dir, args.inits, args.sizes,
-                               args.schedules) + configs
+                               args.schedules, args.protocols,
+                               args.detectors) + configs
+    runs = seeded_runs(plan_runs(configs), args.seeds)
     # SIGTERM stops the launcher as Ctrl-C does; the orphans of its jobs'
     # processes come to it, to be reaped.
     try:
         with interruptible(subreaper=True):
-            result = launch(args.work_dir, plan_runs(configs),
+            result = launch(args.work_dir, runs,
                             make_backend(args), args.cfg_options,
                             args.max_failures, args.retry_failed,
                             not args.no_wait, args.poll_seconds,

@@ -18,16 +18,22 @@ the first run that needs a stage runs it, the others find it finished.
 The paper's grid is selected by name, ``{init}_vit{size}_maskrcnn_
 {epochs}e.py`` in a config folder (the package's ``configs`` by default),
 and so are the families' runs (``configs/dinov2/``...; by their init), or
-given as a list of config files (iTPN, direct pre-training, anything).
+given as a list of config files (iTPN, direct pre-training, anything). Two
+more axes are selected by name too: the protocol (``frozen/{init}_vit{size}
+_frozen_maskrcnn_{epochs}e.py``) and the detector (``cascade/..._cascade_
+maskrcnn_...``, ``faster/..._fasterrcnn_...``). Seeds make each run one run
+per seed, ``<run>_seed{s}``, its last stage trained with ``randomness.seed
+= s`` and the stages before it shared.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import (Any, Iterable, List, Mapping, Optional, Sequence, Tuple,
                     Union)
 
 import mmdet_vit_transfer
-from mmdet_vit_transfer.analysis.runs import (init_key, parse_run_name,
-                                              size_key)
+from mmdet_vit_transfer.analysis.runs import (DETECTORS, PROTOCOLS,
+                                              init_key, parse_run_name,
+                                              size_key, variant_key)
 from mmdet_vit_transfer.utils.errors import UserInputError
 
 #: The package's configs (a link to the repository's ``configs`` in a clone).
@@ -143,54 +149,118 @@ def _schedule(value: str) -> int:
 def grid_configs(config_dir: Union[str, Path] = CONFIG_ROOT,
                  inits: Optional[Sequence[str]] = None,
                  sizes: Optional[Sequence[str]] = None,
-                 schedules: Optional[Sequence[str]] = None) -> List[Path]:
-    """The grid configs ``{init}_vit{size}_maskrcnn_{epochs}e.py`` in the
-    selected slice (None: every value), in the paper's table order, the
-    families after it.
+                 schedules: Optional[Sequence[str]] = None,
+                 protocols: Sequence[str] = ('full', ),
+                 detectors: Sequence[str] = ('mask_rcnn', )) -> List[Path]:
+    """The grid configs (``{init}_vit{size}_maskrcnn_{epochs}e.py``, and
+    their ``frozen``, ``cascade_maskrcnn`` and ``fasterrcnn`` versions) in
+    the selected slice (None: every value), in the paper's table order,
+    the families after it; each init's protocols and detectors together.
 
     The paper's grid is the configs in ``config_dir`` itself; a family's
     (``configs/dinov2/``...) are in a folder of it and run when their init
-    is named.
+    is named; the other protocols and detectors are in folders too
+    (``frozen/``, ``cascade/``, ``faster/``). A combination of a protocol
+    and a detector runs where it has a config (frozen Cascade Mask R-CNN
+    only where such a file exists).
 
     Raises:
-        UserInputError: a selected init, size or schedule has no config
-            (the message lists what there is), or the slice is empty.
+        UserInputError: a selected init, size, schedule, protocol or
+            detector has no config in the slice (the message lists what
+            there is), or the slice is empty.
     """
     config_dir = Path(config_dir)
+    for axis, values, valid in (('protocol', protocols, PROTOCOLS),
+                                ('detector', detectors, DETECTORS)):
+        unknown = [v for v in values if v not in valid]
+        if unknown or not values:
+            raise UserInputError(f'unknown {axis} {unknown or values}; '
+                                 f'{axis}s: {", ".join(valid)}')
     found, paper = {}, set()
-    for path in (*config_dir.glob('*_vit*_maskrcnn_*e.py'),
-                 *config_dir.glob('*/*_vit*_maskrcnn_*e.py')):
+    for path in (*config_dir.glob('*_vit*.py'),
+                 *config_dir.glob('*/*_vit*.py')):
         try:
-            key = parse_run_name(path.name)
+            name = parse_run_name(path.name)
         except ValueError:
             continue
-        found[key] = path
+        found[name] = path
         if path.parent == config_dir:
-            paper.add(key[0])
+            paper.add(name.init)
     wanted = dict(init=inits, size=sizes,
                   epochs=[_schedule(s) for s in schedules or []] or None)
-    selected = {
-        key: path
-        for key, path in found.items()
-        if all(values is None or value in values
-               for value, values in zip(key, wanted.values()))
-        and (inits is not None or key[0] in paper)
-    }
-    for axis, (field, values) in enumerate(wanted.items()):
-        missing = [v for v in values or []
-                   if not any(key[axis] == v for key in found)]
+    for field_name, values in wanted.items():
+        there = {getattr(name, field_name) for name in found}
+        missing = [v for v in values or [] if v not in there]
         if missing:
-            available = sorted({str(key[axis]) for key in found})
             raise UserInputError(
-                f'no config in {config_dir} for {field} {missing}; {field}s '
-                f'there: {", ".join(available)}')
+                f'no config in {config_dir} for {field_name} {missing}; '
+                f'{field_name}s there: '
+                f'{", ".join(sorted(map(str, there)))}')
+    in_slice = [
+        name for name in found
+        if all(values is None or getattr(name, field_name) in values
+               for field_name, values in wanted.items())
+        and (inits is not None or name.init in paper)
+    ]
+    if not in_slice:
+        raise UserInputError(_together(config_dir, wanted))
+    for axis, values in (('protocol', protocols), ('detector', detectors)):
+        for value in values:
+            if not any(getattr(name, axis) == value for name in in_slice):
+                there = sorted(path.stem for name, path in found.items()
+                               if getattr(name, axis) == value)
+                raise UserInputError(
+                    f'no {value} config in {config_dir} for the selected '
+                    f'inits, sizes and schedules; {value} configs there: '
+                    f'{", ".join(there) or "none"}')
+    selected = [name for name in in_slice
+                if name.protocol in protocols and name.detector in detectors]
     if not selected:
-        chosen = ', '.join(f'{field} {values}'
-                           for field, values in wanted.items() if values)
-        raise UserInputError(f'no config in {config_dir} for {chosen} '
-                             'together')
-    return [selected[key] for key in sorted(
-        selected, key=lambda k: (init_key(k[0]), size_key(k[1]), k[2]))]
+        pairs = sorted({name.variant for name in in_slice}, key=variant_key)
+        chosen = dict(wanted, protocol=list(protocols),
+                      detector=list(detectors))
+        raise UserInputError(f'{_together(config_dir, chosen)}; protocol+'
+                             f'detector there: '
+                             f'{", ".join(map("+".join, pairs))}')
+    return [found[name] for name in sorted(
+        selected, key=lambda n: (init_key(n.init), variant_key(n.variant),
+                                 size_key(n.size), n.epochs))]
+
+
+def _together(config_dir: Path, chosen: Mapping[str, Any]) -> str:
+    return 'no config in {} for {} together'.format(
+        config_dir, ', '.join(f'{field_name} {values}'
+                              for field_name, values in chosen.items()
+                              if values))
+
+
+def with_seed(run: RunPlan, seed: int) -> RunPlan:
+    """``run`` as its seed ``seed`` run, ``<run>_seed{seed}``: its last
+    stage renamed and trained with ``randomness.seed=seed``, the stages
+    before it (pre-training, hand-off) shared with its other seeds."""
+    name = f'{run.name}_seed{seed}'
+    *before, last = run.stages
+    before = [replace(stage, stage2=name) if isinstance(stage, HandoffStage)
+              and stage.stage2 == last.name else stage for stage in before]
+    last = replace(last, name=name,
+                   cfg_options={**last.cfg_options, 'randomness.seed': seed})
+    return RunPlan(name, (*before, last))
+
+
+def seeded_runs(runs: Iterable[RunPlan],
+                seeds: Optional[Sequence[int]] = None) -> List[RunPlan]:
+    """Each run once per seed (:func:`with_seed`), seeds inner; without
+    seeds, the runs as they are.
+
+    Raises:
+        UserInputError: a seed is given twice or is negative.
+    """
+    if seeds is None:
+        return list(runs)
+    if len(set(seeds)) != len(seeds) or not seeds or min(seeds) < 0:
+        raise UserInputError(f'seeds must be distinct integers >= 0, got '
+                             f'{list(seeds)}')
+    return [with_seed(run, seed) for run in runs for seed in seeds]
 
 
 def plan_runs(configs: Iterable[Union[str, Path]]) -> List[RunPlan]:

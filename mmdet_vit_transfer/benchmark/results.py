@@ -1,8 +1,8 @@
 """The benchmark's results, written to ``<bench>/summary/`` from its
 finished runs: the paper's table and the AP-against-epochs figure
 (:func:`~mmdet_vit_transfer.analysis.summarize_benchmark`, for the runs
-named ``{init}_vit{size}_maskrcnn_{epochs}e``), a table of every finished
-run by name (``runs.md``: iTPN, direct pre-training, any config), and the
+named as :data:`~mmdet_vit_transfer.analysis.runs.RUN_NAME` says), a
+table of every finished run by name (``runs.md``: iTPN, direct pre-training, any config), and the
 TIDE breakdown of their final detections (``errors.{md,json,png}``)."""
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence

@@ -23,7 +23,9 @@ location, loaders, schedule, initial weights). The launcher writes the
 configs, runs the jobs on this machine (:class:`~.backends.LocalBackend`),
 resumes what an interruption stopped when run again, and writes the table,
 convergence figure and TIDE errors (of the longer schedule) to
-``OUT_DIR/summary/`` (:mod:`.results`).
+``OUT_DIR/summary/`` (:mod:`.results`). With seeds, each cell's fine-tuning
+runs once per seed (:func:`.plan.seeded_runs`: its pre-training stages
+shared) and the table shows mean ± std over them.
 """
 import functools
 import json
@@ -37,7 +39,7 @@ from ..datasets.toy_coco import make_toy_coco
 from .backends import LocalBackend
 from .launcher import LaunchResult, launch
 from .plan import (CONFIG_ROOT, ConvertStage, HandoffStage, RunPlan, Stage,
-                   TrainStage)
+                   TrainStage, seeded_runs)
 from .results import write_results
 from .state import StateFile
 from .workdir import BenchmarkDir
@@ -260,7 +262,8 @@ class ToyBenchmarkResult:
 def run_toy_benchmark(out_dir: Union[str, Path],
                       scale: Union[str, ToyBenchmarkScale] = 'default',
                       arms: Sequence[str] = ARMS,
-                      say: Callable[[str], None] = print
+                      say: Callable[[str], None] = print,
+                      seeds: Optional[Sequence[int]] = None
                       ) -> ToyBenchmarkResult:
     """Write the toy set, then pre-train, fine-tune, evaluate and summarise
     every cell through the launcher; run again, it continues.
@@ -271,6 +274,8 @@ def run_toy_benchmark(out_dir: Union[str, Path],
         scale (str | ToyBenchmarkScale): a name from ``SCALES`` or a scale.
         arms: initialisations to run, from ``ARMS``.
         say (callable): where the launcher's progress lines go.
+        seeds (list[int], optional): each fine-tuning once per seed
+            (``<cell>_seed<s>``); None: once, with the configs' seed.
     """
     if isinstance(scale, str):
         if scale not in SCALES:
@@ -285,16 +290,18 @@ def run_toy_benchmark(out_dir: Union[str, Path],
     data_root = out_dir / 'data' / 'toy_coco'
     make_toy_coco(data_root, scale.num_train, scale.num_val)
     cells = toy_cells(arms, scale)
-    longest = [cell.name for cell in cells
+    runs = seeded_runs([cell.run(data_root, scale) for cell in cells], seeds)
+    # TIDE errors of the longer schedule (of its first seed).
+    first_seed = f'_seed{seeds[0]}' if seeds else ''
+    longest = [cell.name + first_seed for cell in cells
                if cell.epochs == max(scale.schedules)]
     began, began_at = time.perf_counter(), time.time()
-    result = launch(out_dir, [cell.run(data_root, scale) for cell in cells],
-                    LocalBackend(parallel=scale.jobs), poll_seconds=1.0,
-                    say=say,
+    result = launch(out_dir, runs, LocalBackend(parallel=scale.jobs),
+                    poll_seconds=1.0, say=say,
                     results=functools.partial(write_results,
                                               error_runs=longest))
     total = time.perf_counter() - began
-    seconds = launch_seconds(BenchmarkDir(out_dir), [c.name for c in cells],
+    seconds = launch_seconds(BenchmarkDir(out_dir), [r.name for r in runs],
                              began_at)
     result.files['timings'] = out_dir / 'summary' / 'timings.json'
     result.files['timings'].parent.mkdir(parents=True, exist_ok=True)

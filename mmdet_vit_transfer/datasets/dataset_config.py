@@ -157,12 +157,19 @@ def _source(value: Any, indent: int = 0, column: int = 0,
 
 
 def box_only_counterpart(base: Union[str, Path]) -> Optional[Path]:
-    """The Faster R-CNN config beside a Mask R-CNN config
-    (``*_maskrcnn_*`` -> ``*_fasterrcnn_*``), if there is one."""
+    """The Faster R-CNN config of a Mask R-CNN config (``*_maskrcnn_*`` ->
+    ``*_fasterrcnn_*``), beside it or in the configs' ``faster/`` folder
+    (``configs/dinov2/X_maskrcnn_100e.py`` -> ``configs/faster/X_fasterrcnn_
+    100e.py``), if there is one."""
     base = Path(base)
-    counterpart = base.with_name(base.name.replace('maskrcnn', 'fasterrcnn'))
-    return counterpart if counterpart != base and counterpart.is_file() \
-        else None
+    name = base.name.replace('maskrcnn', 'fasterrcnn')
+    if name == base.name:
+        return None
+    for folder in (base.parent, base.parent / 'faster',
+                   base.parent.parent / 'faster'):
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def dataset_config_text(base: Union[str, Path], out: Union[str, Path],

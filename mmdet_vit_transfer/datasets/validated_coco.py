@@ -59,7 +59,7 @@ MISSING_IMAGE_POLICIES = ('error', 'skip')
 #: predictions can be written with the dataset's ids).
 CATEGORY_IDS_KEY = 'category_ids'
 #: The box-only configs, named when a box-only file meets a Mask R-CNN.
-BOX_ONLY_CONFIGS = ('configs/mae_vitb_fasterrcnn_100e.py or the '
+BOX_ONLY_CONFIGS = ('configs/faster/mae_vitb_fasterrcnn_100e.py or the '
                     '*_fasterrcnn_* config of your initialisation')
 EXAMPLES_PER_OUTCOME = 3
 

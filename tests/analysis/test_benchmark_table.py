@@ -8,7 +8,8 @@ from PIL import Image
 
 from mmdet_vit_transfer.analysis import (find_run_dirs, parse_run_name,
                                          read_run, summarize_benchmark)
-from mmdet_vit_transfer.analysis.benchmark_table import best_runs
+from mmdet_vit_transfer.analysis.benchmark_table import benchmark_cells
+from mmdet_vit_transfer.analysis.runs import RunName
 from mmdet_vit_transfer.analysis.paper_results import (PUBLISHED_BEST,
                                                        PUBLISHED_BY_SCHEDULE)
 
@@ -54,12 +55,27 @@ def grid(tmp_path):
 
 
 def test_run_names():
-    assert parse_run_name('mae_vitb_maskrcnn_25e.py') == ('mae', 'b', 25)
-    assert parse_run_name('mocov3_vitl_maskrcnn_100e') == ('mocov3', 'l', 100)
-    assert parse_run_name('dinov2_reg4_vitb_maskrcnn_100e.py') == (
+    assert parse_run_name('mae_vitb_maskrcnn_25e.py') == RunName('mae', 'b',
+                                                                 25)
+    assert parse_run_name('mocov3_vitl_maskrcnn_100e') == RunName(
+        'mocov3', 'l', 100, 'full', 'mask_rcnn', None)
+    assert parse_run_name('dinov2_reg4_vitb_maskrcnn_100e.py') == RunName(
         'dinov2_reg4', 'b', 100)
-    assert parse_run_name('direct_vittiny_maskrcnn_4e') == ('direct', 'tiny',
-                                                            4)
+    assert parse_run_name('direct_vittiny_maskrcnn_4e') == RunName(
+        'direct', 'tiny', 4)
+    # The protocol, the detector and the seed.
+    assert parse_run_name('mae_vitb_frozen_maskrcnn_100e') == RunName(
+        'mae', 'b', 100, 'frozen')
+    assert parse_run_name('dinov2_reg4_vitl_cascade_maskrcnn_100e.py') == \
+        RunName('dinov2_reg4', 'l', 100, 'full', 'cascade')
+    assert parse_run_name('beit_vitb_fasterrcnn_50e_seed12') == RunName(
+        'beit', 'b', 50, 'full', 'faster_rcnn', 12)
+    assert parse_run_name('mae_vitb_frozen_cascade_maskrcnn_100e_seed0') == \
+        RunName('mae', 'b', 100, 'frozen', 'cascade', 0)
+    for name in ('mae_vitb_cascade_fasterrcnn_100e', 'mae_vitb_maskrcnn_1x',
+                 'mae_vitb_maskrcnn_100e_seed', 'mae_vitb_half_maskrcnn_100e'):
+        with pytest.raises(ValueError, match='is not a benchmark run name'):
+            parse_run_name(name)
     with pytest.raises(ValueError, match=r"'toy_vit_tiny_maskrcnn' is not a "
                        r'benchmark run name: expected \{init\}_vit'):
         parse_run_name('toy_vit_tiny_maskrcnn')
@@ -160,8 +176,8 @@ def test_duplicate_experiments_and_empty_inputs(grid, tmp_path):
     copy = write_run(tmp_path / 'again', 'mae_vitb_maskrcnn_25e',
                      [(25, 0.47, 0.41)], 25)
     runs = [read_run(grid / 'mae_vitb_maskrcnn_25e'), read_run(copy)]
-    with pytest.raises(ValueError, match='two runs of mae ViT-B 25 epochs'):
-        best_runs(runs)
+    with pytest.raises(ValueError, match='two runs of mae ViT-B 25 epochs: '):
+        benchmark_cells(runs)
     (tmp_path / 'empty').mkdir()
     with pytest.raises(FileNotFoundError, match='no mmengine training run'):
         find_run_dirs([tmp_path / 'empty'])
@@ -169,3 +185,60 @@ def test_duplicate_experiments_and_empty_inputs(grid, tmp_path):
         find_run_dirs([tmp_path / 'missing'])
     with pytest.raises(ValueError, match='no finished benchmark run'):
         summarize_benchmark([grid / 'my_experiment'], tmp_path / 'out')
+
+
+def test_seeds_are_one_cell_with_mean_std_and_n(tmp_path):
+    """Made-up runs: MAE ViT-B at 25 and 50 epochs and BEiT ViT-B at 50
+    epochs with three seeds, MAE frozen with two, MAE ViT-L with one."""
+    aps = {'mae_vitb_maskrcnn_25e': [(0.480, 0.426), (0.482, 0.426),
+                                     (0.484, 0.426)],
+           'mae_vitb_maskrcnn_50e': [(0.500, 0.444), (0.501, 0.445),
+                                     (0.502, 0.446)],
+           'beit_vitb_maskrcnn_50e': [(0.495, 0.440), (0.497, 0.441),
+                                      (0.499, 0.442)],
+           'mae_vitb_frozen_maskrcnn_50e': [(0.40, 0.35), (0.41, 0.36)]}
+    for name, seeds in aps.items():
+        epochs = int(name.split('_')[-1][:-1])
+        for seed, (box, mask) in enumerate(seeds):
+            write_run(tmp_path, f'{name}_seed{seed}', [(epochs, box, mask)],
+                      epochs)
+    write_run(tmp_path, 'mae_vitl_maskrcnn_50e', [(50, 0.52, 0.45)], 50)
+    summary = summarize_benchmark([tmp_path], tmp_path / 'out')
+    assert len(summary.runs) == 12
+    text = summary.files['markdown'].read_text()
+    # MAE at 50 epochs is ahead of BEiT by 0.4 box AP, beyond the summed
+    # stds (0.1 + 0.2); the ViT-L column has one run, nothing to mark.
+    main = {line.split(' | ')[0]: line.split(' | ')[1:4]
+            for line in text.split('Every schedule')[0].splitlines()
+            if line.startswith('| ')}
+    assert main['| beit'][0] == '49.7 ± 0.2 / 44.1 ± 0.1 (n=3) (50 ep)'
+    assert main['| mae'][0] == '50.1 ± 0.1 / 44.5 ± 0.1 (n=3) (50 ep) †'
+    assert main['| mae'][2] == '52.0 / 45.0 (50 ep)'
+    # Std over two seeds: (0.5^2 * 2 / 1) ** 0.5 = 0.71; no paper value.
+    assert main['| mae (frozen)'][:2] == [
+        '40.5 ± 0.7 / 35.5 ± 0.7 (n=2) (50 ep)', '-']
+    assert ('| mae | ViT-B | 48.2 ± 0.2 / 42.6 ± 0.0 (n=3) (paper 48.1 / '
+            '43.2) | **50.1 ± 0.1 / 44.5 ± 0.1 (n=3)** † (paper 50.1 / '
+            '44.6) |') in text
+    assert text.count('†') == 4  # two cells and the two notes
+    assert 'more than the sum of their standard deviations' in text
+
+    with summary.files['csv'].open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['init'], r['protocol'], r['epochs'], r['seed'], r['best'])
+            for r in rows if r['size'] == 'b'] == [
+        ('beit', 'full', '50', '0', '1'), ('beit', 'full', '50', '1', '1'),
+        ('beit', 'full', '50', '2', '1'),
+        ('mae', 'full', '25', '0', '0'), ('mae', 'full', '25', '1', '0'),
+        ('mae', 'full', '25', '2', '0'), ('mae', 'full', '50', '0', '1'),
+        ('mae', 'full', '50', '1', '1'), ('mae', 'full', '50', '2', '1'),
+        ('mae', 'frozen', '50', '0', '1'), ('mae', 'frozen', '50', '1', '1')]
+    with Image.open(summary.files['plot']) as png:
+        png.load()
+        assert png.size == (900, 700)
+
+    again = write_run(tmp_path / 'again', 'mae_vitb_maskrcnn_25e_seed1',
+                      [(25, 0.47, 0.41)], 25)
+    with pytest.raises(ValueError, match='two runs of mae ViT-B 25 epochs '
+                       'seed 1: '):
+        benchmark_cells([*summary.runs, read_run(again)])

@@ -26,7 +26,8 @@ def test_the_readme_shows_each_subcommand():
     assert [cmd[2:4] for cmd in readme_commands()] == [
         ['launch', 'work_dirs/benchmark'], ['launch', 'work_dirs/benchmark'],
         ['launch', 'work_dirs/benchmark'], ['status', 'work_dirs/benchmark'],
-        ['summary', 'work_dirs/benchmark'], ['launch', 'work_dirs/families']]
+        ['summary', 'work_dirs/benchmark'], ['launch', 'work_dirs/families'],
+        ['launch', 'work_dirs/protocols']]
 
 
 @pytest.mark.slow
@@ -45,9 +46,9 @@ def test_readme_commands(tmp_path):
                      for p in (work_dir / 'jobs').glob('*.sh')})
     (grid_rc, grid), (slice_rc, sliced), (configs_rc, configs), \
         (status_rc, status), (summary_rc, summary), \
-        (families_rc, families) = outputs
+        (families_rc, families), (protocols_rc, protocols) = outputs
     assert grid_rc == slice_rc == configs_rc == status_rc == 0
-    assert families_rc == 0
+    assert families_rc == protocols_rc == 0
 
     # The whole grid, one sbatch job per run, 4 nodes of 8 GPUs.
     submits = re.findall(r'^would submit (\S+): (.*)$', grid,
@@ -85,3 +86,15 @@ def test_readme_commands(tmp_path):
     assert re.findall(r'^would submit (\S+):', families, re.M) == [
         'clip_vitb_maskrcnn_100e', 'dinov2_vitb_maskrcnn_100e',
         'sam_vitb_maskrcnn_100e']
+
+    # Both protocols, three detectors (no frozen cascade or Faster R-CNN
+    # config), each cell with three seeds.
+    cells = [f'mae_vitb_{variant}_100e'
+             for variant in ('maskrcnn', 'cascade_maskrcnn', 'fasterrcnn',
+                             'frozen_maskrcnn')]
+    assert re.findall(r'^would submit (\S+):', protocols, re.M) == [
+        f'{cell}_seed{seed}' for cell in cells for seed in (0, 1, 2)]
+    seeded = Config.fromfile(tmp_path / 'work_dirs' / 'protocols' /
+                             'configs' / 'mae_vitb_fasterrcnn_100e_seed1.py')
+    assert seeded.randomness.seed == 1
+    assert seeded.model.type == 'FasterRCNN'

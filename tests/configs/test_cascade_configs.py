@@ -105,20 +105,27 @@ OPTIONS = ('train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
            'param_scheduler.0.end=0.5', 'param_scheduler.1.begin=0.5')
 
 
-@pytest.mark.slow
-def test_toy_cascade_loss_falls_and_evaluation_runs(tmp_path):
+def train_toy(tmp_path, config):
+    """The log, losses and final COCO metrics of ``config`` trained for
+    ``EPOCHS`` epochs of ``ITERS`` iterations on the toy set."""
     make_toy_coco(tmp_path / 'data' / 'toy_coco', num_train=8, num_val=2)
     work_dir = tmp_path / 'work'
     log = mim_train(tmp_path, work_dir, EPOCHS, *OPTIONS, val_interval=EPOCHS,
-                    config=CONFIGS / 'toy_vit_tiny_cascade_maskrcnn.py')
+                    config=config)
     losses = [float(v) for v in re.findall(
         r'Epoch\(train\).* loss: ([0-9.]+)', log)]
     assert len(losses) == EPOCHS * ITERS
+    return log, losses, last_coco_metrics(work_dir)
+
+
+@pytest.mark.slow
+def test_toy_cascade_loss_falls_and_evaluation_runs(tmp_path):
+    log, losses, metrics = train_toy(
+        tmp_path, CONFIGS / 'toy_vit_tiny_cascade_maskrcnn.py')
     # Each stage's losses are logged (s0, s1, s2); the total falls (5.25 to
     # 3.81 over the first and last two iterations with seed 0).
     assert re.search(r's2\.loss_cls: [0-9.]+ .*s2\.loss_mask: [0-9.]+', log)
     assert sum(losses[-2:]) < 0.9 * sum(losses[:2]), losses
-    metrics = last_coco_metrics(work_dir)
     for key in ('coco/bbox_mAP', 'coco/segm_mAP'):
         assert 0.0 <= metrics[key] <= 1.0
     # The optimizer's groups are logged once, as a table.

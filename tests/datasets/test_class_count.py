@@ -24,7 +24,7 @@ def test_heads_and_classes_are_found_and_agree(toy):
         ('model.roi_head.bbox_head.num_classes', 3),
         ('model.roi_head.mask_head.num_classes', 3)]
     check_num_classes(toy)
-    boxes = Config.fromfile('configs/mae_vitb_fasterrcnn_100e.py')
+    boxes = Config.fromfile('configs/faster/mae_vitb_fasterrcnn_100e.py')
     assert head_num_classes(boxes.model) == [
         ('model.roi_head.bbox_head.num_classes', 80)]
     # No metainfo: the dataset type's classes (COCO's 80).

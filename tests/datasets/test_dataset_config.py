@@ -11,8 +11,8 @@ from mmengine.config import Config
 from mmdet_vit_transfer.datasets import AnnotationFileError
 from mmdet_vit_transfer.datasets.class_count import check_num_classes
 from mmdet_vit_transfer.datasets.dataset_config import (
-    DEFAULT_LAYOUT, DatasetConfigError, dataset_config_text,
-    num_classes_override, write_dataset_config)
+    DEFAULT_LAYOUT, DatasetConfigError, box_only_counterpart,
+    dataset_config_text, num_classes_override, write_dataset_config)
 from mmdet_vit_transfer.datasets.toy_coco import make_toy_coco
 
 REPO = Path(__file__).parents[2]
@@ -86,10 +86,23 @@ def test_box_only_data_is_refused_for_mask_rcnn(toy_sets, tmp_path):
     assert not (tmp_path / 'x.py').exists()
     # A Mask R-CNN config without a Faster R-CNN one beside it.
     with pytest.raises(DatasetConfigError,
-                       match=r'use a Faster R-CNN base, configs/mae_vitb_'
-                       r'fasterrcnn_100e.py or the \*_fasterrcnn_\* config'):
+                       match=r'use a Faster R-CNN base, configs/faster/'
+                       r'mae_vitb_fasterrcnn_100e.py or the \*_fasterrcnn_\* '
+                       r'config'):
         write_dataset_config(REPO / 'configs' / 'toy_vit_tiny_maskrcnn.py',
                              toy_sets / 'boxes', tmp_path / 'x.py')
+
+
+def test_the_box_only_counterpart_is_beside_or_in_faster():
+    configs = REPO / 'configs'
+    assert box_only_counterpart(MASK) == BOXES
+    for parent, faster in (
+            ('mae_vitb_maskrcnn_100e.py', 'mae_vitb_fasterrcnn_100e.py'),
+            ('dinov2/dinov2_vitb_maskrcnn_100e.py',
+             'dinov2_vitb_fasterrcnn_100e.py')):
+        assert box_only_counterpart(configs / parent) == \
+            configs / 'faster' / faster
+    assert box_only_counterpart(configs / 'mae_vitb_maskrcnn_25e.py') is None
 
 
 def test_splits_with_other_categories_are_refused(toy_sets, tmp_path):

@@ -165,7 +165,7 @@ def test_a_box_only_file_is_refused_for_mask_training(tmp_path):
         f"annotation file {tmp_path / 'instances.json'}: none of its 2 "
         'annotations has a segmentation: it is box-only, and this config '
         'trains masks (Mask R-CNN); train it with a Faster R-CNN config '
-        '(configs/mae_vitb_fasterrcnn_100e.py')
+        '(configs/faster/mae_vitb_fasterrcnn_100e.py')
     assert len(build(tmp_path, check_masks=False)) == 1
 
 

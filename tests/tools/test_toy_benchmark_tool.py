@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import \
 
 from mmdet_vit_transfer.analysis import read_run
 from mmdet_vit_transfer.checkpoints import read_checkpoint
+from mmdet_vit_transfer.benchmark.plan import seeded_runs
 from mmdet_vit_transfer.benchmark.state import StateFile
 from mmdet_vit_transfer.benchmark.toy import (ARMS, SCALES, ToyCell,
                                               run_toy_benchmark)
@@ -106,3 +107,15 @@ def test_bad_arguments_are_named(tmp_path):
         run_toy_benchmark(tmp_path, 'huge')
     with pytest.raises(ValueError, match=r"subset of .*got \['moco'\]"):
         run_toy_benchmark(tmp_path, 'small', ['moco'])
+
+
+def test_seeds_rerun_the_finetuning_only(tmp_path, load_tool):
+    runs = seeded_runs([ToyCell('direct', 2).run(tmp_path, SMALL)], [0, 1])
+    assert [[stage.name for stage in run.stages] for run in runs] == [
+        ['direct_stage1', 'direct_vittiny_handoff',
+         f'direct_vittiny_maskrcnn_2e_seed{seed}'] for seed in (0, 1)]
+    assert [run.stages[-1].cfg_options['randomness.seed']
+            for run in runs] == [0, 1]
+    parser = load_tool('tools/toy_benchmark.py').build_parser()
+    assert parser.parse_args(['--seeds', '0,1,2']).seeds == [0, 1, 2]
+    assert parser.parse_args([]).seeds is None

@@ -1,7 +1,7 @@
-# MAE init, ViT-B, 100 epochs, box-only: Faster R-CNN, the Mask R-CNN of
-# mae_vitb_maskrcnn_100e.py without its mask branch, for annotations without
-# masks. The paper reports Mask R-CNN only.
-_base_ = ['./mae_vitb_maskrcnn_100e.py', './_base_/box_only.py']
+# Faster R-CNN (box-only), EVA-02 init, ViT-B, 100 epochs:
+# eva02/eva02_vitb_maskrcnn_100e.py without its mask branch
+# (_base_/box_only.py), for annotations without masks.
+_base_ = ['../eva02/eva02_vitb_maskrcnn_100e.py', '../_base_/box_only.py']
 from mmdet_vit_transfer.datasets import box_only_dataloader  # noqa: E402
 
 model = {{_base_.faster_rcnn}}
