@@ -1,4 +1,5 @@
-"""The README's walk-through of a dataset of one's own runs as written: the
+"""The walk-through of a dataset of one's own (docs/your_dataset.md) runs as
+written: the
 second toy set (other classes, sizes and non-contiguous category ids), the
 written configs, Mask R-CNN and box-only training with evaluation, and the
 predictions with the dataset's ids and names. Only the sizes change: 4
@@ -30,8 +31,9 @@ TIMEOUT = 120 * LOAD_FACTOR
 
 
 def walkthrough():
-    """The commands of the README's bash block that makes the toy set."""
-    blocks = re.findall(r'```bash\n(.*?)```', (REPO / 'README.md').read_text(),
+    """The commands of the docs' bash block that makes the toy set."""
+    blocks = re.findall(r'```bash\n(.*?)```',
+                        (REPO / 'docs' / 'your_dataset.md').read_text(),
                         re.S)
     block = next(b for b in blocks if 'make_toy_coco.py data/toy_shapes' in b)
     return block.strip().splitlines()
