@@ -40,48 +40,6 @@ _SCALARS = '*/vis_data/scalars.json'
 
 
 @dataclass(frozen=True)
-class BenchmarkRun:
-    """The final COCO evaluation of one fine-tuning run.
-
-    Args:
-        init (str): initialisation, e.g. ``'mae'``.
-        size (str): model size as spelled in the name, e.g. ``'b'``.
-        epochs (int): fine-tuning schedule length.
-        box_ap (float): COCO box AP, in percent.
-        mask_ap (float | None): COCO mask AP in percent, None when the run
-            did not evaluate masks.
-        work_dir (Path): where the run was read from.
-        protocol (str): ``'full'`` or ``'frozen'`` (:data:`PROTOCOLS`).
-        detector (str): a key of :data:`DETECTORS`.
-        seed (int | None): its seed in a benchmark with seeds.
-    """
-    init: str
-    size: str
-    epochs: int
-    box_ap: float
-    mask_ap: Optional[float]
-    work_dir: Path
-    protocol: str = 'full'
-    detector: str = 'mask_rcnn'
-    seed: Optional[int] = None
-
-    @property
-    def variant(self) -> Tuple[str, str]:
-        """``(protocol, detector)``."""
-        return self.protocol, self.detector
-
-    @property
-    def size_label(self) -> str:
-        """``'ViT-B'`` for size ``'b'``."""
-        return size_label(self.size)
-
-
-def size_label(size: str) -> str:
-    """``'ViT-B'`` for ``'b'``, ``'ViT-Tiny'`` for ``'tiny'``."""
-    return 'ViT-' + (size.upper() if len(size) == 1 else size.capitalize())
-
-
-@dataclass(frozen=True)
 class RunName:
     """What a benchmark run's name says (:data:`RUN_NAME`).
 
@@ -104,6 +62,32 @@ class RunName:
     def variant(self) -> Tuple[str, str]:
         """``(protocol, detector)``."""
         return self.protocol, self.detector
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkRun(RunName):
+    """The final COCO evaluation of one fine-tuning run: what its name says
+    (:class:`RunName`, its ``epochs`` those it trained), and
+
+    Args:
+        box_ap (float): COCO box AP, in percent.
+        mask_ap (float | None): COCO mask AP in percent, None when the run
+            did not evaluate masks.
+        work_dir (Path): where the run was read from.
+    """
+    box_ap: float
+    mask_ap: Optional[float]
+    work_dir: Path
+
+    @property
+    def size_label(self) -> str:
+        """``'ViT-B'`` for size ``'b'``."""
+        return size_label(self.size)
+
+
+def size_label(size: str) -> str:
+    """``'ViT-B'`` for ``'b'``, ``'ViT-Tiny'`` for ``'tiny'``."""
+    return 'ViT-' + (size.upper() if len(size) == 1 else size.capitalize())
 
 
 def parse_run_name(name: str) -> RunName:
@@ -229,15 +213,10 @@ def read_run(work_dir: Union[str, Path]) -> BenchmarkRun:
             f"{metrics['step']} of {epochs}")
     mask_ap = metrics.get('coco/segm_mAP')
     return BenchmarkRun(
-        init=name.init,
-        size=name.size,
-        epochs=epochs,
+        **dict(vars(name), epochs=epochs),
         box_ap=100.0 * metrics['coco/bbox_mAP'],
         mask_ap=None if mask_ap is None else 100.0 * mask_ap,
-        work_dir=work_dir,
-        protocol=name.protocol,
-        detector=name.detector,
-        seed=name.seed)
+        work_dir=work_dir)
 
 
 def init_key(init: str) -> Tuple[int, str]:
